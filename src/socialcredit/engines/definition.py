@@ -1,0 +1,350 @@
+"""The scoring definition: a compiled program as Ibis expressions, one for every backend.
+
+All arithmetic that decides a point is done so that every engine gets the same answer:
+day numbers are integers, each record's decayed points are rounded to thousandths (integers),
+sums are of integers, and the few floating-point steps are single IEEE operations whose
+result is floored. No UDFs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+
+from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.programs import Program, Rule, Tier
+from socialcredit.policy.compile import CompiledProgram
+
+MILLI = 1000
+MICRO = 1_000_000
+INSUFFICIENT = "insufficient_data"
+SCORED = "scored"
+RELATIONSHIPS_RULE = "relationships"
+CAP_RULE_PREFIX = "cap:"
+SECONDS_PER_DAY = 86400
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The ledger's three tables on one backend."""
+
+    subjects: ir.Table
+    records: ir.Table
+    relations: ir.Table
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The four outputs of a scoring run, as unevaluated expressions."""
+
+    scores: ir.Table
+    contributions: ir.Table
+    contribution_records: ir.Table
+    reasons: ir.Table
+
+
+def day_number(moment: date) -> int:
+    """Days since 1970-01-01, the integer clock all engines share."""
+    return (moment - date(1970, 1, 1)).days
+
+
+def f64(value: float) -> ir.FloatingScalar:
+    """A float literal typed as double, so no backend turns it into a decimal."""
+    return ibis.literal(float(value), type="float64")
+
+
+def _day(column: ir.TimestampColumn) -> ir.IntegerColumn:
+    return (column.epoch_seconds() // SECONDS_PER_DAY).cast("int64")
+
+
+def _round_half_away(milli: ir.IntegerValue) -> ir.IntegerValue:
+    """Whole points from thousandths, halves rounded away from zero, exactly on every engine."""
+    magnitude = ((milli.abs() + MILLI // 2).cast("float64") / f64(MILLI)).floor().cast("int64")
+    return ibis.cases((milli < 0, -magnitude), else_=magnitude)
+
+
+def _tier_points(value: ir.NumericValue, tiers: list[Tier], default: int) -> ir.IntegerValue:
+    """The points of the highest tier `value` reaches, else `default`."""
+    branches = [(value >= f64(t.at), ibis.literal(t.points, "int64")) for t in reversed(tiers)]
+    return ibis.cases(*branches, else_=ibis.literal(default, "int64"))
+
+
+def _capped(points: ir.IntegerValue, rule_cap: ir.IntegerValue) -> ir.IntegerValue:
+    return ibis.cases(
+        (rule_cap.isnull(), points),
+        (points > 0, ibis.least(points, rule_cap)),
+        else_=ibis.greatest(points, -rule_cap),
+    )
+
+
+def effective_records(records: ir.Table, as_of_day: int) -> ir.Table:
+    """Records in force on the day: not replaced by a later record, not retractions."""
+    replaced = (
+        records.filter(records.replaces.notnull())
+        .select(r_furnisher=records.furnisher, r_external_id=records.replaces)
+        .distinct()
+    )
+    live = records.anti_join(
+        replaced,
+        [
+            records.furnisher == replaced.r_furnisher,
+            records.external_id == replaced.r_external_id,
+        ],
+    )
+    live = live.filter(live.kind != RETRACTION_KIND).mutate(day=_day(live.occurred_at))
+    return live.filter(live.day <= as_of_day)
+
+
+def _rule_points(scored: ir.Table, program: Program) -> ir.Table:
+    """Per (subject, rule): whole points before the rule's cap."""
+    tiered = [r for r in program.rules if r.value_tiers]
+    per_record = scored.points
+    if tiered:
+        per_record = ibis.cases(
+            *[(scored.rule == r.id, _tier_points(scored.value, r.value_tiers, r.points)) for r in tiered],
+            else_=scored.points,
+        )
+    decay = ibis.cases(
+        (scored.half_life_days.isnull(), f64(1.0)),
+        else_=f64(0.5) ** (scored.age.cast("float64") / scored.half_life_days),
+    )
+    milli = (per_record.cast("float64") * f64(MILLI) * decay).round().cast("int64")
+    each = (
+        scored.mutate(milli=milli)
+        .group_by(["subject", "rule"])
+        .aggregate(milli=lambda t: t.milli.sum(), value_sum=lambda t: t.value.sum())
+    )
+    summed = [r for r in program.rules if r.sum_tiers]
+    points = _round_half_away(each.milli)
+    if summed:
+        points = ibis.cases(
+            *[
+                (each.rule == r.id, _tier_points(each.value_sum.fill_null(0.0), r.sum_tiers, 0))
+                for r in summed
+            ],
+            else_=points,
+        )
+    return each.select("subject", "rule", raw=points)
+
+
+def _rule_caps(program: Program) -> ir.Table:
+    return ibis.memtable(
+        {
+            "rule": [r.id for r in program.rules],
+            "factor": [r.factor for r in program.rules],
+            "rule_cap": [r.cap for r in program.rules],
+        },
+        schema={"rule": "string", "factor": "string", "rule_cap": "int64"},
+    )
+
+
+def _factor_caps(program: Program, rule_points: ir.Table) -> ir.Table:
+    """One contribution per factor whose bounds cut its total, named cap:<factor>."""
+    totals = rule_points.group_by(["subject", "factor"]).aggregate(raw=lambda t: t.points.sum())
+    bounded = totals.raw
+    branches = []
+    for factor in program.factors:
+        low, high = program.factor_bounds(factor)
+        clipped = totals.raw
+        if low is not None:
+            clipped = ibis.greatest(clipped, low)
+        if high is not None:
+            clipped = ibis.least(clipped, high)
+        branches.append((totals.factor == factor.id, clipped))
+    bounded = ibis.cases(*branches, else_=totals.raw)
+    cut = totals.mutate(points=(bounded - totals.raw).cast("int64"))
+    cut = cut.filter(cut.points != 0)
+    return cut.select(
+        "subject",
+        rule=ibis.literal(CAP_RULE_PREFIX) + cut.factor,
+        factor="factor",
+        points="points",
+    )
+
+
+def _standing(program: Program, pre: ir.IntegerValue) -> ir.IntegerValue:
+    """A pre-relationship score as a signed fraction of its half-range, in millionths."""
+    up = max(program.max_score - program.base, 1)
+    down = max(program.base - program.min_score, 1)
+    diff = (pre - program.base).cast("float64") * f64(MICRO)
+    return ibis.cases(
+        (pre >= program.base, (diff / f64(up)).floor()),
+        else_=-((-diff) / f64(down)).floor(),
+    ).cast("int64")
+
+
+def _relationship_points(
+    program: Program, ledger: Ledger, population: ir.Table, as_of_day: int
+) -> ir.Table:
+    """Damped propagation over confirmed relations from seeds with long histories."""
+    factor = program.relationship_factor
+    assert factor is not None and factor.propagation is not None
+    prop = factor.propagation
+    rel = ledger.relations
+    rel = rel.mutate(start_day=_day(rel.start), end_day=_day(rel.end))
+    rel = rel.filter(
+        rel.confirmed
+        & rel.relation.isin(prop.relations)
+        & (rel.start_day <= as_of_day)
+        & (rel.end_day.isnull() | (rel.end_day > as_of_day))
+    )
+    nodes = population.select(node="subject")
+    pairs = rel.select(a="subject", b="other").union(rel.select(a="other", b="subject"))
+    edges = pairs.semi_join(nodes, pairs.a == nodes.node)
+    other_nodes = nodes.view()
+    edges = edges.semi_join(other_nodes, edges.b == other_nodes.node).distinct()
+    degree = edges.group_by("a").aggregate(deg=lambda t: t.count())
+    seeds = population.mutate(
+        v=ibis.cases(
+            (population.history >= prop.seed_history_days, _standing(program, population.pre)),
+            else_=ibis.literal(0, "int64"),
+        )
+    )
+    state = seeds.left_join(degree, seeds.subject == degree.a).select(
+        "subject",
+        "v",
+        norm=ibis.greatest(degree.deg.fill_null(0), prop.min_degree).cast("float64"),
+    )
+    state = state.mutate(x=state.v).cache()
+
+    def neighbour_sum(current: ir.Table) -> ir.Table:
+        joined = edges.join(current, edges.b == current.subject).select("a", "x")
+        return joined.group_by("a").aggregate(s=lambda t: t.x.sum())
+
+    keep = f64(1.0 - prop.damping)
+    damping = f64(prop.damping)
+    for _ in range(prop.iterations):
+        sums = neighbour_sum(state)
+        joined = state.left_join(sums, state.subject == sums.a)
+        spread = joined.s.fill_null(0).cast("float64") * damping / joined.norm
+        x = (joined.v.cast("float64") * keep + spread + f64(0.5)).floor().cast("int64")
+        state = joined.select("subject", "v", "norm", x=x).cache()
+    sums = neighbour_sum(state)
+    joined = state.left_join(sums, state.subject == sums.a)
+    signal = (joined.s.fill_null(0).cast("float64") / joined.norm + f64(0.5)).floor().cast("int64")
+    low, high = program.factor_bounds(factor)
+    up = f64(high if high is not None else 0)
+    down = f64(-low if low is not None else 0)
+    points = ibis.cases(
+        (signal >= 0, (signal.cast("float64") * up / f64(MICRO) + f64(0.5)).floor()),
+        else_=-((-signal).cast("float64") * down / f64(MICRO) + f64(0.5)).floor(),
+    ).cast("int64")
+    out = joined.select("subject", points=points)
+    return out.filter(out.points != 0).select(
+        "subject", rule=ibis.literal(RELATIONSHIPS_RULE), factor=ibis.literal(factor.id), points="points"
+    )
+
+
+def _grade(program: Program, score: ir.IntegerValue) -> ir.StringValue:
+    return ibis.cases(*[(score >= b.min, ibis.literal(b.grade)) for b in program.bands])
+
+
+def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Scoring:
+    """The scoring definition: every subject in the program's scope, scored as of a day."""
+    program = compiled.program
+    as_of_day = day_number(as_of)
+    population = ledger.subjects.filter(ledger.subjects.kind.isin(program.subjects))
+    live = effective_records(ledger.records, as_of_day)
+    live = live.semi_join(population, live.subject == population.id)
+    history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
+
+    rules = ibis.memtable(compiled.rules_by_kind)
+    scored = live.join(rules, live.kind == rules.kind).select(
+        live.id, live.subject, live.value, rules.rule, rules.points, rules.half_life_days,
+        rules.display_days, age=as_of_day - live.day,
+    )
+    scored = scored.filter(scored.age < scored.display_days)
+    contribution_records = scored.select("subject", "rule", record_id="id")
+
+    caps = _rule_caps(program)
+    raw = _rule_points(scored, program)
+    raw = raw.join(caps, raw.rule == caps.rule).select(raw.subject, raw.rule, caps.factor, raw.raw, caps.rule_cap)
+    rule_points = raw.select("subject", "rule", "factor", points=_capped(raw.raw, raw.rule_cap))
+    counts = scored.group_by("subject").aggregate(n=lambda t: t.count())
+
+    status = population.left_join(counts, population.id == counts.subject)
+    status = status.left_join(history, status.id == history.subject).select(
+        subject=status.id,
+        subject_kind=status.kind,
+        n=status.n.fill_null(0),
+        history=(as_of_day - history.first_day).fill_null(-1),
+    )
+    enough = (status.n >= program.minimum.records) & (status.history >= program.minimum.history_days)
+    status = status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT))
+    eligible = status.filter(status.status == SCORED)
+
+    rule_points = rule_points.semi_join(eligible, rule_points.subject == eligible.subject)
+    contribution_records = contribution_records.semi_join(
+        eligible, contribution_records.subject == eligible.subject
+    )
+    contributions = rule_points.union(_factor_caps(program, rule_points))
+
+    if program.relationship_factor is not None:
+        totals = contributions.group_by("subject").aggregate(total=lambda t: t.points.sum())
+        pre = eligible.left_join(totals, eligible.subject == totals.subject).select(
+            eligible.subject,
+            eligible.history,
+            pre=(program.base + totals.total.fill_null(0)).cast("int64"),
+        )
+        contributions = contributions.union(
+            _relationship_points(program, ledger, pre, as_of_day)
+        ).cache()
+    else:
+        contributions = contributions.cache()
+
+    totals = contributions.group_by("subject").aggregate(total=lambda t: t.points.sum())
+    joined = status.left_join(totals, status.subject == totals.subject)
+    raw_score = (program.base + joined.total.fill_null(0)).cast("int64")
+    clamped = ibis.least(ibis.greatest(raw_score, program.min_score), program.max_score)
+    is_scored = joined.status == SCORED
+    scores = joined.select(
+        subject=joined.subject,
+        subject_kind=joined.subject_kind,
+        status=joined.status,
+        score=ibis.cases((is_scored, clamped), else_=ibis.null("int64")),
+        clamp=ibis.cases((is_scored, raw_score - clamped), else_=ibis.literal(0, "int64")),
+    )
+    scores = scores.mutate(grade=_grade(program, scores.score))
+    window = ibis.window(group_by=[scores.subject_kind, scores.status], order_by=scores.score)
+    rank = ibis.rank().over(window)
+    size = scores.count().over(ibis.window(group_by=[scores.subject_kind, scores.status]))
+    percentile = ((rank * 1000).cast("float64") / size.cast("float64")).floor() / f64(10)
+    scores = scores.mutate(
+        percentile=ibis.cases((scores.status == SCORED, percentile), else_=ibis.null("float64"))
+    )
+
+    return Scoring(
+        scores=scores,
+        contributions=contributions,
+        contribution_records=contribution_records,
+        reasons=_reasons(compiled, eligible, rule_points),
+    )
+
+
+def _reasons(compiled: CompiledProgram, eligible: ir.Table, rule_points: ir.Table) -> ir.Table:
+    """Up to four reasons per subject, ranked by points lost against the best attainable."""
+    candidates = eligible.select("subject").cross_join(ibis.memtable(compiled.reason_rules))
+    joined = candidates.left_join(
+        rule_points,
+        [candidates.subject == rule_points.subject, candidates.rule == rule_points.rule],
+    )
+    lost = joined.select(
+        subject=candidates.subject,
+        rule=candidates.rule,
+        factor=candidates.factor,
+        points_lost=(candidates.best - rule_points.points.fill_null(0)).cast("int64"),
+    )
+    lost = lost.filter(lost.points_lost > 0)
+    order = ibis.row_number().over(
+        group_by=lost.subject, order_by=[ibis.desc(lost.points_lost), lost.rule]
+    )
+    ranked = lost.mutate(rank=(order + 1).cast("int64"))
+    return ranked.filter(ranked.rank <= 4)
+
+
+def rules_of(program: Program) -> dict[str, Rule]:
+    """The program's rules by id."""
+    return {r.id: r for r in program.rules}

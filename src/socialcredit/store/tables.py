@@ -1,0 +1,113 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations create them; keep the two in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+furnishers = sa.Table(
+    "furnishers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("registered_at", sa.DateTime, nullable=False),
+)
+
+subjects = sa.Table(
+    "subjects",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+)
+
+# Names, regions and audit attributes: for display and fairness audits, never scoring inputs.
+registry = sa.Table(
+    "registry",
+    metadata,
+    sa.Column("subject", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("region", sa.String(100)),
+    sa.Column("urban", sa.Boolean),
+    sa.Column("birth_year", sa.Integer),
+    sa.Column("sex", sa.String(8)),
+)
+
+# The ledger: append-only; triggers refuse UPDATE and DELETE.
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("furnisher", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("attributes", sa.Text, nullable=False),
+    sa.Column("evidence", sa.String(500)),
+    sa.Column("replaces", sa.String(128)),
+    sa.UniqueConstraint("furnisher", "external_id", name="uq_records_furnisher_external_id"),
+)
+sa.Index("ix_records_subject", records.c.subject)
+
+relations = sa.Table(
+    "relations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("furnisher", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("other", sa.String(32), nullable=False),
+    sa.Column("relation", sa.String(32), nullable=False),
+    sa.Column("start", sa.DateTime, nullable=False),
+    sa.Column("end", sa.DateTime),
+    sa.Column("confirmed", sa.Boolean, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("furnisher", "external_id", name="uq_relations_furnisher_external_id"),
+)
+sa.Index("ix_relations_subject", relations.c.subject)
+sa.Index("ix_relations_other", relations.c.other)
+
+# Every program version ever used, so a snapshot's policy hash can always be read back.
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("version", sa.String(40), primary_key=True),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("first_used_at", sa.DateTime, nullable=False),
+)
+
+score_runs = sa.Table(
+    "score_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(40), nullable=False),
+    sa.Column("as_of", sa.DateTime, nullable=False),
+    sa.Column("engine", sa.String(16), nullable=False),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.Column("subjects", sa.Integer, nullable=False),
+)
+
+# Score snapshots: one row per subject per run, never overwritten.
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(40), nullable=False),
+    sa.Column("as_of", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("score", sa.Integer),
+    sa.Column("grade", sa.String(16)),
+    sa.Column("percentile", sa.Float),
+    sa.Column("explanation", sa.Text, nullable=False),
+)
+sa.Index("ix_scores_subject_program", scores.c.subject, scores.c.program, scores.c.run_id)
+sa.Index("ix_scores_run", scores.c.run_id)

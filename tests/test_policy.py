@@ -110,8 +110,10 @@ def test_bands_must_cover_the_range() -> None:
 
 
 def test_a_kind_scored_by_two_rules_is_an_error() -> None:
-    twice = MINIMAL + '\n[[rules]]\nid = "again"\nkinds = ["loan.arrears_cycle"]\n' \
+    twice = (
+        MINIMAL + '\n[[rules]]\nid = "again"\nkinds = ["loan.arrears_cycle"]\n'
         'factor = "conduct"\npoints = -1\nreason = "Again"\n'
+    )
     with pytest.raises(PolicyError, match="scored by both"):
         load_program_text(twice)
 

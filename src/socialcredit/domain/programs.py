@@ -7,14 +7,17 @@ Points are whole numbers at the contribution level so that every explanation add
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
+# Read by the policy loader's validator: a misspelt field is an error, not silently ignored.
+FORBID_UNKNOWN_FIELDS = {"extra": "forbid"}
 
 
 @dataclass(frozen=True)
 class Tier:
     """Points awarded once a value reaches `at`."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     at: float
     points: int
@@ -32,7 +35,7 @@ class Rule:
     merits nobody is expected to earn, such as heroic acts).
     """
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     id: str
     kinds: list[str]
@@ -70,7 +73,11 @@ class Rule:
 
     def all_points(self) -> list[int]:
         """Every point value the rule can award per record or per tier."""
-        return [self.points, *(t.points for t in self.value_tiers), *(t.points for t in self.sum_tiers)]
+        return [
+            self.points,
+            *(t.points for t in self.value_tiers),
+            *(t.points for t in self.sum_tiers),
+        ]
 
     @property
     def gives(self) -> bool:
@@ -96,7 +103,7 @@ def _sign(value: int) -> int:
 class Propagation:
     """The relationship factor: damped propagation over confirmed relations from trusted seeds."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     relations: list[str]
     damping: float = 0.85
@@ -117,7 +124,7 @@ class Propagation:
 class Factor:
     """A group of rules whose total is bounded by its weight or explicit caps."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     id: str
     name: str
@@ -143,7 +150,7 @@ class Factor:
 class Band:
     """A grade and the lowest score that earns it."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     grade: str
     min: int
@@ -153,7 +160,7 @@ class Band:
 class Minimum:
     """Below this much data a subject gets no score, only 'insufficient data'."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     records: int = 0
     history_days: int = 0
@@ -163,7 +170,7 @@ class Minimum:
 class Program:
     """A declarative scoring program."""
 
-    __pydantic_config__ = {"extra": "forbid"}
+    __pydantic_config__: ClassVar[dict[str, str]] = FORBID_UNKNOWN_FIELDS
 
     id: str
     name: str
@@ -196,13 +203,17 @@ class Program:
                 raise ValueError(f"rule {rule.id!r} cannot score into the relationship factor")
             for kind in rule.kinds:
                 if kind in seen:
-                    raise ValueError(f"kind {kind!r} is scored by both {seen[kind]!r} and {rule.id!r}")
+                    raise ValueError(
+                        f"kind {kind!r} is scored by both {seen[kind]!r} and {rule.id!r}"
+                    )
                 seen[kind] = rule.id
         if not self.bands:
             raise ValueError("a program needs grade bands")
         mins = [b.min for b in self.bands]
         if mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
-            raise ValueError("bands must be listed from the highest grade down, with distinct minimums")
+            raise ValueError(
+                "bands must be listed from the highest grade down, with distinct minimums"
+            )
         if mins[-1] > self.min_score:
             raise ValueError("the lowest band must start at or below min_score")
         for kind in self.subjects:

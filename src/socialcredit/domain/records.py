@@ -241,7 +241,9 @@ def parse_relation(
     relation = _text(row, "relation")
     assert relation is not None
     if relation in catalogue.prohibited_relations:
-        raise RowError(f"relation {relation!r} is refused: {catalogue.prohibited['relatives_conduct']}")
+        raise RowError(
+            f"relation {relation!r} is refused: {catalogue.prohibited['relatives_conduct']}"
+        )
     if relation not in catalogue.relations:
         raise RowError(f"unknown relation {relation!r}")
     subject, subject_kind = _subject(row.get("subject"), "subject")

@@ -104,7 +104,10 @@ def _rule_points(scored: ir.Table, program: Program) -> ir.Table:
     per_record = scored.points
     if tiered:
         per_record = ibis.cases(
-            *[(scored.rule == r.id, _tier_points(scored.value, r.value_tiers, r.points)) for r in tiered],
+            *[
+                (scored.rule == r.id, _tier_points(scored.value, r.value_tiers, r.points))
+                for r in tiered
+            ],
             else_=scored.points,
         )
     decay = ibis.cases(
@@ -166,20 +169,27 @@ def _factor_caps(program: Program, rule_points: ir.Table) -> ir.Table:
 
 
 def _standing(program: Program, pre: ir.IntegerValue) -> ir.IntegerValue:
-    """A pre-relationship score as a signed fraction of its half-range, in millionths."""
+    """How far a seed's score stands above the base, in millionths of the range above it.
+
+    Only standing above the base spreads: relations can vouch for a subject, but no one loses
+    points for a contact's conduct (that would be guilt by association), and so a record that
+    gives points can never lower anyone's score through the relationship factor.
+    """
     up = max(program.max_score - program.base, 1)
-    down = max(program.base - program.min_score, 1)
-    diff = (pre - program.base).cast("float64") * f64(MICRO)
-    return ibis.cases(
-        (pre >= program.base, (diff / f64(up)).floor()),
-        else_=-((-diff) / f64(down)).floor(),
-    ).cast("int64")
+    above = ibis.greatest(pre - program.base, 0).cast("float64") * f64(MICRO)
+    return (above / f64(up)).floor().cast("int64")
 
 
 def _relationship_points(
     program: Program, ledger: Ledger, population: ir.Table, as_of_day: int
 ) -> ir.Table:
-    """Damped propagation over confirmed relations from seeds with long histories."""
+    """Damped propagation over confirmed relations from seeds with long histories.
+
+    x = min(1, v + d * (sum of neighbours' x) / max(degree, min_degree)), iterated from x = v,
+    where v is a seed's standing (0 for everyone else); a subject's signal is the same
+    neighbour average of the final x, as a share of the factor's ceiling. A lone contact,
+    however trusted, gives at most 1/min_degree of the ceiling.
+    """
     factor = program.relationship_factor
     assert factor is not None and factor.propagation is not None
     prop = factor.propagation
@@ -195,7 +205,7 @@ def _relationship_points(
     pairs = rel.select(a="subject", b="other").union(rel.select(a="other", b="subject"))
     edges = pairs.semi_join(nodes, pairs.a == nodes.node)
     other_nodes = nodes.view()
-    edges = edges.semi_join(other_nodes, edges.b == other_nodes.node).distinct()
+    edges = edges.semi_join(other_nodes, edges.b == other_nodes.node).distinct().cache()
     degree = edges.group_by("a").aggregate(deg=lambda t: t.count())
     seeds = population.mutate(
         v=ibis.cases(
@@ -203,6 +213,7 @@ def _relationship_points(
             else_=ibis.literal(0, "int64"),
         )
     )
+    degree = degree.cache()
     state = seeds.left_join(degree, seeds.subject == degree.a).select(
         "subject",
         "v",
@@ -214,27 +225,25 @@ def _relationship_points(
         joined = edges.join(current, edges.b == current.subject).select("a", "x")
         return joined.group_by("a").aggregate(s=lambda t: t.x.sum())
 
-    keep = f64(1.0 - prop.damping)
     damping = f64(prop.damping)
     for _ in range(prop.iterations):
         sums = neighbour_sum(state)
         joined = state.left_join(sums, state.subject == sums.a)
         spread = joined.s.fill_null(0).cast("float64") * damping / joined.norm
-        x = (joined.v.cast("float64") * keep + spread + f64(0.5)).floor().cast("int64")
-        state = joined.select("subject", "v", "norm", x=x).cache()
+        x = (joined.v.cast("float64") + spread + f64(0.5)).floor().cast("int64")
+        state = joined.select("subject", "v", "norm", x=ibis.least(x, MICRO)).cache()
     sums = neighbour_sum(state)
     joined = state.left_join(sums, state.subject == sums.a)
     signal = (joined.s.fill_null(0).cast("float64") / joined.norm + f64(0.5)).floor().cast("int64")
-    low, high = program.factor_bounds(factor)
-    up = f64(high if high is not None else 0)
-    down = f64(-low if low is not None else 0)
-    points = ibis.cases(
-        (signal >= 0, (signal.cast("float64") * up / f64(MICRO) + f64(0.5)).floor()),
-        else_=-((-signal).cast("float64") * down / f64(MICRO) + f64(0.5)).floor(),
-    ).cast("int64")
+    _, high = program.factor_bounds(factor)
+    ceiling = f64(high or 0)
+    points = (signal.cast("float64") * ceiling / f64(MICRO) + f64(0.5)).floor().cast("int64")
     out = joined.select("subject", points=points)
     return out.filter(out.points != 0).select(
-        "subject", rule=ibis.literal(RELATIONSHIPS_RULE), factor=ibis.literal(factor.id), points="points"
+        "subject",
+        rule=ibis.literal(RELATIONSHIPS_RULE),
+        factor=ibis.literal(factor.id),
+        points="points",
     )
 
 
@@ -253,15 +262,23 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
 
     rules = ibis.memtable(compiled.rules_by_kind)
     scored = live.join(rules, live.kind == rules.kind).select(
-        live.id, live.subject, live.value, rules.rule, rules.points, rules.half_life_days,
-        rules.display_days, age=as_of_day - live.day,
+        live.id,
+        live.subject,
+        live.value,
+        rules.rule,
+        rules.points,
+        rules.half_life_days,
+        rules.display_days,
+        age=as_of_day - live.day,
     )
     scored = scored.filter(scored.age < scored.display_days)
     contribution_records = scored.select("subject", "rule", record_id="id")
 
     caps = _rule_caps(program)
     raw = _rule_points(scored, program)
-    raw = raw.join(caps, raw.rule == caps.rule).select(raw.subject, raw.rule, caps.factor, raw.raw, caps.rule_cap)
+    raw = raw.join(caps, raw.rule == caps.rule).select(
+        raw.subject, raw.rule, caps.factor, raw.raw, caps.rule_cap
+    )
     rule_points = raw.select("subject", "rule", "factor", points=_capped(raw.raw, raw.rule_cap))
     counts = scored.group_by("subject").aggregate(n=lambda t: t.count())
 
@@ -272,7 +289,9 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         n=status.n.fill_null(0),
         history=(as_of_day - history.first_day).fill_null(-1),
     )
-    enough = (status.n >= program.minimum.records) & (status.history >= program.minimum.history_days)
+    enough = (status.n >= program.minimum.records) & (
+        status.history >= program.minimum.history_days
+    )
     status = status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT))
     eligible = status.filter(status.status == SCORED)
 

@@ -43,7 +43,9 @@ def explanations(result: ProgramResult) -> pl.DataFrame:
         contributions.join(record_lists, on=["subject", "rule"], how="left")
         .with_columns(
             pl.col("record_ids").fill_null(empty_ids),
-            pl.col("rule").replace_strict(order, default=10**9, return_dtype=pl.Int64).alias("_order"),
+            pl.col("rule")
+            .replace_strict(order, default=10**9, return_dtype=pl.Int64)
+            .alias("_order"),
         )
         .sort("subject", "_order")
     )

@@ -36,8 +36,13 @@ def connect(engine: str = "duckdb") -> BaseBackend:
 
 def load_ledger(backend: BaseBackend, tables: dict[str, pa.Table]) -> Ledger:
     """Put the ledger's Arrow tables on the backend."""
-    bound = {name: backend.create_table(f"ledger_{name}", table, overwrite=True) for name, table in tables.items()}
-    return Ledger(subjects=bound["subjects"], records=bound["records"], relations=bound["relations"])
+    bound = {
+        name: backend.create_table(f"ledger_{name}", table, overwrite=True)
+        for name, table in tables.items()
+    }
+    return Ledger(
+        subjects=bound["subjects"], records=bound["records"], relations=bound["relations"]
+    )
 
 
 def run_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> ProgramResult:

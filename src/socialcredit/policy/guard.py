@@ -19,7 +19,7 @@ def check(loaded: LoadedProgram, catalogue: Catalogue) -> list[Problem]:
 
     for r, rule in enumerate(program.rules):
         for k, kind_name in enumerate(rule.kinds):
-            loc = ("rules", r, "kinds", k)
+            loc: tuple[str | int, ...] = ("rules", r, "kinds", k)
             kind = catalogue.kind(kind_name)
             if kind is None:
                 refuse(loc, f"{kind_name!r} is not in the record catalogue")
@@ -35,15 +35,15 @@ def check(loaded: LoadedProgram, catalogue: Catalogue) -> list[Problem]:
         if factor.propagation is None:
             continue
         for i, relation in enumerate(factor.propagation.relations):
-            loc = ("factors", f, "propagation", "relations", i)
+            where = ("factors", f, "propagation", "relations", i)
             if relation in catalogue.prohibited_relations:
                 refuse(
-                    loc,
+                    where,
                     f"refused: relation {relation!r} is family: "
-                    f"{catalogue.prohibited.get('relatives_conduct', 'family ties are never scored')}",
+                    + catalogue.prohibited.get("relatives_conduct", "family ties are never scored"),
                 )
             elif relation not in catalogue.relations:
-                refuse(loc, f"relation {relation!r} is not in the catalogue")
+                refuse(where, f"relation {relation!r} is not in the catalogue")
     return problems
 
 

@@ -163,7 +163,9 @@ def _arrow(connection: sa.Connection, name: str) -> pa.Table:
     if name == "records":
         query = query.order_by(table.c.id)
     rows = connection.execute(query).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names]
+    columns: list[Sequence[Any]] = (
+        list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names]
+    )
     return pa.table(
         [pa.array(list(col), type=field.type) for col, field in zip(columns, schema, strict=True)],
         schema=schema,

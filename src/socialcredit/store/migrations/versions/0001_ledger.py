@@ -126,8 +126,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("scores", "score_runs", "policies", "relations", "records", "registry",
-                  "subjects", "furnishers"):
+    for table in (
+        "scores",
+        "score_runs",
+        "policies",
+        "relations",
+        "records",
+        "registry",
+        "subjects",
+        "furnishers",
+    ):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS records_append_only()")

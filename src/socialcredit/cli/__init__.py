@@ -1,0 +1,273 @@
+"""The `socialcredit` command: thin commands that parse, call a service and render."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from socialcredit.cli.progress import bar, steps
+from socialcredit.cli.render import subject_report
+from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.records import Furnisher
+from socialcredit.policy.guard import check as guard_check
+from socialcredit.policy.loader import PolicyError, load_catalogue, load_program
+from socialcredit.store import database
+from socialcredit.store.database import StoreNotReady
+
+app = typer.Typer(
+    help="A social-credit platform: ledger, scoring programs, exact explanations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Check scoring programs.", no_args_is_help=True)
+furnisher_app = typer.Typer(help="Register data furnishers.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(furnisher_app, name="furnisher")
+
+console = Console()
+errors = Console(stderr=True)
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar=database.URL_VARIABLE,
+        help="Store URL (sqlite:///FILE or postgresql://...). Default: socialcredit.db here.",
+        show_envvar=True,
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error to stderr and give the exit to raise."""
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def ready_store(url: str | None) -> Engine:
+    """The store at `url`, refusing one that has not been initialised."""
+    engine = database.connect(url)
+    try:
+        database.check_ready(engine)
+    except StoreNotReady as exc:
+        raise fail(str(exc)) from None
+    return engine
+
+
+def parse_day(value: str | None) -> date | None:
+    """An ISO date from the command line, or None."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--as-of must be a date like 2026-01-31, got {value!r}") from None
+
+
+@app.command()
+def init(db: Db = None) -> None:
+    """Create the store (or bring its schema up to date)."""
+    engine = database.connect(db)
+    database.migrate(engine)
+    console.print(f"store ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+@furnisher_app.command("add")
+def furnisher_add(
+    furnisher_id: Annotated[
+        str, typer.Argument(help="The furnisher's id, as its records name it.")
+    ],
+    type_: Annotated[str, typer.Option("--type", help="Furnisher type from the catalogue.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    db: Db = None,
+) -> None:
+    """Register a furnisher so that its records are accepted."""
+    from socialcredit.services.furnishers import register_furnisher
+
+    engine = ready_store(db)
+    try:
+        added = register_furnisher(engine, Furnisher(furnisher_id, type_, name or furnisher_id))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"furnisher {furnisher_id} " + ("registered" if added else "was already registered")
+    )
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder to write the files to.")],
+    subjects: Annotated[int, typer.Option(min=10, help="Number of residents.")] = 100_000,
+    organisations: Annotated[
+        int | None, typer.Option(help="Number of organisations (default: residents / 20).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same city.")] = 7,
+    format_: Annotated[
+        str, typer.Option("--format", help="csv, ndjson, parquet, or mixed (all three).")
+    ] = "mixed",
+) -> None:
+    """Synthesise a city: registry, relations and one record file per furnisher."""
+    from socialcredit.synth.city import generate_city, write_city
+
+    if format_ not in ("csv", "ndjson", "parquet", "mixed"):
+        raise fail("--format must be csv, ndjson, parquet or mixed")
+    with steps(console) as step:
+        step("synthesising the city")
+        city = generate_city(subjects, organisations, seed=seed)
+        step("writing files")
+        paths = write_city(city, out, format_)
+    for path in paths:
+        console.print(f"  {path}")
+    console.print(
+        f"wrote {len(paths)} files to {out}; load them with `socialcredit ingest {out}/*`"
+    )
+
+
+@app.command()
+def ingest(
+    files: Annotated[
+        list[Path], typer.Argument(help="Record, relation, furnisher or registry files.")
+    ],
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (NDJSON).")
+    ] = None,
+    as_json: Json = False,
+    db: Db = None,
+) -> None:
+    """Load files (CSV, NDJSON, Parquet) into the ledger; bad rows go to a reject file."""
+    from socialcredit.services.ingest import UnreadableFile, count_rows, ingest_files
+
+    engine = ready_store(db)
+    try:
+        total = sum(count_rows(p) for p in files)
+        with bar(console, "ingesting", total, enabled=not as_json) as advance:
+            summary = ingest_files(engine, files, rejects=rejects, progress=advance)
+    except UnreadableFile as exc:
+        raise fail(f"{exc} (nothing from that file was stored)") from None
+    if as_json:
+        print(json.dumps(summary.as_json()))
+        return
+    console.print(
+        f"accepted {summary.accepted:,}, duplicates {summary.duplicates:,}, "
+        f"rejected {summary.rejected:,}"
+    )
+    if summary.reject_file:
+        console.print(f"rejected rows, with line numbers and reasons: {summary.reject_file}")
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this date (default today).")
+    ] = None,
+    program: Annotated[
+        list[Path] | None, typer.Option(help="Program file to score with (repeatable).")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Score every subject under every active program and store the snapshots."""
+    from socialcredit.services.scoring import active_programs, score_all
+
+    engine = ready_store(db)
+    try:
+        compiled = active_programs([load_program(p) for p in program] if program else None)
+    except PolicyError as exc:
+        raise fail(str(exc)) from None
+    with steps(console) as step:
+        summaries = score_all(engine, parse_day(as_of), compiled, step=step)
+    for s in summaries:
+        console.print(
+            f"{s.program} ({s.policy_version}) as of {s.as_of}: {s.scored:,} of "
+            f"{s.subjects:,} subjects scored, run {s.run_id}"
+        )
+
+
+@app.command("subjects")
+def subjects_(
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many.")] = None,
+    as_json: Json = False,
+    db: Db = None,
+) -> None:
+    """List subject ids with their kind."""
+    from socialcredit.services.subjects import list_subjects
+
+    rows = list_subjects(ready_store(db), limit)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        console.print(f"{row['subject']}  {row['kind']}", highlight=False)
+
+
+@app.command()
+def show(
+    subject: Annotated[str, typer.Argument(help="Resident ID or USCC.")],
+    as_json: Json = False,
+    db: Db = None,
+) -> None:
+    """A subject's latest score per program, with every contribution and reason."""
+    from socialcredit.services.subjects import SubjectNotFound, subject_view
+
+    try:
+        identify(subject)
+    except InvalidIdentifier as exc:
+        raise fail(str(exc)) from None
+    try:
+        view = subject_view(ready_store(db), subject)
+    except SubjectNotFound as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(view))
+        return
+    subject_report(view, console)
+
+
+@policy_app.command("check")
+def policy_check(
+    file: Annotated[Path, typer.Argument(help="Program file (TOML).")],
+    catalogue: Annotated[
+        Path | None, typer.Option(help="Record catalogue (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Validate a program and run the guard; exit 1 naming each problem."""
+    try:
+        loaded = load_program(file)
+        problems = guard_check(loaded, load_catalogue(catalogue))
+    except PolicyError as exc:
+        problems = exc.problems
+    if problems:
+        for problem in problems:
+            errors.print(str(problem), highlight=False, markup=False)
+        raise typer.Exit(1)
+    console.print(f"{file}: program {loaded.program.id} is valid, version {loaded.version}")
+
+
+@app.command()
+def demo(
+    subjects: Annotated[int, typer.Option(min=10, help="Number of residents.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Store URL. Default: a fresh socialcredit-demo.db here."),
+    ] = None,
+) -> None:
+    """Synthesise a city, ingest it, score it under both programs, and summarise."""
+    from socialcredit.cli.demo import run_demo
+
+    run_demo(console, subjects=subjects, seed=seed, url=db)
+
+
+def main() -> None:
+    """Entry point for `python -m socialcredit`."""
+    app(prog_name="socialcredit")
+
+
+if __name__ == "__main__":
+    main()

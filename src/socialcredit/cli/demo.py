@@ -1,0 +1,124 @@
+"""`socialcredit demo`: a whole city from synthesis to explained scores, on the embedded store."""
+
+from __future__ import annotations
+
+import json
+import resource
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+
+from socialcredit.cli.progress import bar, steps
+from socialcredit.cli.render import grade_counts, histogram
+from socialcredit.engines.run import ProgramResult
+from socialcredit.services.ingest import ingest_tables
+from socialcredit.services.scoring import RunSummary, score_all, today
+from socialcredit.store import database, tables
+from socialcredit.synth.city import generate_city
+
+DEMO_FILE = "socialcredit-demo.db"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run on the store it was given."""
+
+
+def _fresh_store(url: str | None) -> sa.Engine:
+    """The default demo file, recreated; or the given store, which must hold no records."""
+    if url is None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(DEMO_FILE + suffix).unlink(missing_ok=True)
+        url = f"sqlite:///{DEMO_FILE}"
+    engine = database.connect(url)
+    database.migrate(engine)
+    with engine.connect() as connection:
+        if connection.execute(sa.select(sa.func.count()).select_from(tables.records)).scalar_one():
+            raise DemoError("the demo needs an empty store; this one already holds records")
+    return engine
+
+
+def _extremes(result: ProgramResult) -> Table:
+    """The five highest and five lowest scored subjects with their top reasons."""
+    program = result.program.program
+    scores = pl.from_arrow(result.scores)
+    reasons = pl.from_arrow(result.reasons)
+    assert isinstance(scores, pl.DataFrame) and isinstance(reasons, pl.DataFrame)
+    scored = scores.filter(pl.col("status") == "scored")
+    texts = {r.id: r.reason for r in program.rules}
+    top_reasons = (
+        reasons.sort("subject", "rank")
+        .group_by("subject", maintain_order=True)
+        .agg(pl.col("rule").head(2))
+    )
+    table = Table(title=f"{program.name}: highest and lowest", box=None)
+    for column in ("", "subject", "score", "grade", "top reasons (points lost)"):
+        table.add_column(column)
+    lost = {
+        (row["subject"], row["rule"]): row["points_lost"] for row in reasons.iter_rows(named=True)
+    }
+    for label, frame in (
+        ("top", scored.sort(["score", "subject"], descending=[True, False]).head(5)),
+        ("bottom", scored.sort(["score", "subject"]).head(5)),
+    ):
+        frame = frame.join(top_reasons, on="subject", how="left")
+        for row in frame.iter_rows(named=True):
+            rules = row["rule"] or []
+            why = "; ".join(f"{texts[r]} ({lost[(row['subject'], r)]})" for r in rules)
+            table.add_row(label, row["subject"], str(row["score"]), row["grade"], why or "-")
+            label = ""
+    return table
+
+
+def _summarise(console: Console, summary: RunSummary) -> None:
+    result = summary.result
+    program = result.program.program
+    scores = pl.from_arrow(result.scores)
+    assert isinstance(scores, pl.DataFrame)
+    console.rule(f"{program.name} — {summary.policy_version}, as of {summary.as_of}")
+    console.print(histogram(scores["score"].drop_nulls().to_list(), program))
+    console.print(grade_counts(scores["grade"].to_list(), program))
+    console.print(_extremes(result))
+
+
+def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> None:
+    """Synthesise, ingest, score and summarise a city, timing each step."""
+    as_of = today()
+    with steps(console, spinner=False) as step:
+        step(f"synthesising {subjects:,} residents")
+        city = generate_city(subjects, seed=seed, as_of=as_of)
+        record_count = sum(t.num_rows for t in city.records.values())
+        step("creating the store")
+        engine = _fresh_store(url)
+        step(f"ingesting {record_count:,} records and {city.relations.num_rows:,} relations")
+        with bar(console, "ingesting", record_count + city.relations.num_rows) as advance:
+            ingested = ingest_tables(
+                engine,
+                furnishers=city.furnishers,
+                registry=city.registry,
+                relations=city.relations,
+                records=list(city.records.values()),
+                progress=advance,
+            )
+        step("scoring under both programs")
+        summaries = score_all(engine, as_of)
+        step.finish()
+    console.print(f"ingest: {json.dumps(ingested.as_json(), default=str)}", highlight=False)
+    for summary in summaries:
+        _summarise(console, summary)
+    timings = Table(title="time per step", box=None)
+    timings.add_column("step")
+    timings.add_column("seconds", justify="right")
+    for name, seconds in step.timings:
+        timings.add_row(name, f"{seconds:.1f}")
+    timings.add_row("total", f"{sum(s for _, s in step.timings):.1f}")
+    console.print(timings)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(
+        f"peak memory {peak:,.0f} MiB; store {engine.url.render_as_string(hide_password=True)}"
+    )
+    console.print(
+        "try: socialcredit show SUBJECT --db " + engine.url.render_as_string(hide_password=True)
+    )

@@ -1,0 +1,146 @@
+"""Score every subject under every active program and keep the results as snapshots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import polars as pl
+import sqlalchemy as sa
+
+from socialcredit.domain.catalogue import Catalogue
+from socialcredit.engines.explain import explanations
+from socialcredit.engines.run import ProgramResult, connect, load_ledger, run_program
+from socialcredit.policy.compile import CompiledProgram, compile_program
+from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
+from socialcredit.store import tables
+from socialcredit.store.ledger import read_ledger
+
+_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one program's run produced."""
+
+    run_id: int
+    program: str
+    policy_version: str
+    as_of: date
+    subjects: int
+    scored: int
+    result: ProgramResult
+
+
+def active_programs(
+    programs: Sequence[LoadedProgram] | None = None, catalogue: Catalogue | None = None
+) -> list[CompiledProgram]:
+    """The programs to score with, guarded and compiled (the shipped ones by default)."""
+    catalogue = catalogue or shipped_catalogue()
+    return [compile_program(p, catalogue) for p in (programs or shipped_programs())]
+
+
+def today() -> date:
+    """Today's date in UTC, the default as-of day."""
+    return datetime.now(UTC).date()
+
+
+def score_all(
+    engine: sa.Engine,
+    as_of: date | None = None,
+    programs: Sequence[CompiledProgram] | None = None,
+    *,
+    backend: str = "duckdb",
+    step: Callable[[str], None] | None = None,
+) -> list[RunSummary]:
+    """Full rescoring: read the ledger, score it under each program, store the snapshots."""
+    as_of = as_of or today()
+    compiled = list(programs) if programs is not None else active_programs()
+    report = step or (lambda _message: None)
+    report("reading the ledger")
+    with engine.connect() as connection:
+        ledger_tables = read_ledger(connection)
+    con = connect(backend)
+    ledger = load_ledger(con, ledger_tables)
+    summaries = []
+    for program in compiled:
+        report(f"scoring {program.id}")
+        result = run_program(program, ledger, as_of)
+        report(f"storing {program.id}")
+        summaries.append(store_result(engine, result, backend))
+    return summaries
+
+
+def _insufficient_explanation(program: CompiledProgram) -> str:
+    return json.dumps(
+        {
+            "base": program.program.base,
+            "factors": {f.id: 0 for f in program.program.factors},
+            "contributions": [],
+            "clamp": 0,
+            "reasons": [],
+        }
+    )
+
+
+def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunSummary:
+    """Write one program's results as a new snapshot, in one transaction."""
+    program = result.program
+    as_of_time = datetime(result.as_of.year, result.as_of.month, result.as_of.day)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    scores = pl.from_arrow(result.scores)
+    assert isinstance(scores, pl.DataFrame)
+    frame = scores.join(explanations(result), on="subject", how="left").with_columns(
+        pl.col("explanation").fill_null(_insufficient_explanation(program))
+    )
+    with engine.begin() as connection:
+        known = connection.execute(
+            sa.select(tables.policies.c.version).where(tables.policies.c.version == program.version)
+        ).first()
+        if known is None:
+            connection.execute(
+                tables.policies.insert(),
+                {
+                    "version": program.version,
+                    "program": program.id,
+                    "text": program.program_text,
+                    "first_used_at": now,
+                },
+            )
+        run_id = connection.execute(
+            tables.score_runs.insert().returning(tables.score_runs.c.id),
+            {
+                "program": program.id,
+                "policy_version": program.version,
+                "as_of": as_of_time,
+                "engine": backend,
+                "computed_at": now,
+                "subjects": frame.height,
+            },
+        ).scalar_one()
+        rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
+        for batch in rows.iter_slices(_BATCH):
+            connection.execute(
+                tables.scores.insert(),
+                [
+                    {
+                        **row,
+                        "run_id": run_id,
+                        "program": program.id,
+                        "policy_version": program.version,
+                        "as_of": as_of_time,
+                    }
+                    for row in batch.to_dicts()
+                ],
+            )
+    return RunSummary(
+        run_id=run_id,
+        program=program.id,
+        policy_version=program.version,
+        as_of=result.as_of,
+        subjects=frame.height,
+        scored=frame.filter(pl.col("status") == "scored").height,
+        result=result,
+    )

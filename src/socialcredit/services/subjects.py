@@ -1,0 +1,64 @@
+"""Read a subject's file: its latest score per program with the full explanation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.identifiers import normalise
+from socialcredit.store import tables
+
+
+class SubjectNotFound(LookupError):
+    """No subject with this identifier is in the store."""
+
+
+def list_subjects(engine: sa.Engine, limit: int | None = None) -> list[dict[str, str]]:
+    """Subject ids with their kind, in id order."""
+    query = sa.select(tables.subjects.c.id, tables.subjects.c.kind).order_by(tables.subjects.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as connection:
+        return [{"subject": row.id, "kind": row.kind} for row in connection.execute(query)]
+
+
+def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any]]:
+    """The newest snapshot of each program for a subject, as `show --json` prints them."""
+    s = tables.scores
+    rows = connection.execute(
+        sa.select(s).where(s.c.subject == subject).order_by(s.c.program, s.c.run_id.desc())
+    ).all()
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.program in latest:
+            continue
+        explanation = json.loads(row.explanation)
+        latest[row.program] = {
+            "program": row.program,
+            "policy_version": row.policy_version,
+            "as_of": row.as_of.date().isoformat(),
+            "status": row.status,
+            "score": row.score,
+            "grade": row.grade,
+            "percentile": row.percentile,
+            **explanation,
+        }
+    return list(latest.values())
+
+
+def subject_view(engine: sa.Engine, subject: str) -> dict[str, Any]:
+    """The subject's kind and latest scores (raises SubjectNotFound)."""
+    subject_id = normalise(subject)
+    with engine.connect() as connection:
+        kind = connection.execute(
+            sa.select(tables.subjects.c.kind).where(tables.subjects.c.id == subject_id)
+        ).scalar_one_or_none()
+        if kind is None:
+            raise SubjectNotFound(f"no subject {subject_id} in the store")
+        return {
+            "subject": subject_id,
+            "kind": kind,
+            "scores": latest_scores(connection, subject_id),
+        }

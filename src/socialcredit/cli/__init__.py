@@ -47,7 +47,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document inst
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error to stderr and give the exit to raise."""
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -244,9 +244,11 @@ def policy_check(
         problems = exc.problems
     if problems:
         for problem in problems:
-            errors.print(str(problem), highlight=False, markup=False)
+            errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"{file}: program {loaded.program.id} is valid, version {loaded.version}")
+    console.print(
+        f"{file}: program {loaded.program.id} is valid, version {loaded.version}", soft_wrap=True
+    )
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import resource
 from pathlib import Path
 
@@ -105,7 +104,10 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
         step("scoring under both programs")
         summaries = score_all(engine, as_of)
         step.finish()
-    console.print(f"ingest: {json.dumps(ingested.as_json(), default=str)}", highlight=False)
+    console.print(
+        f"ingested: {ingested.accepted:,} accepted, {ingested.duplicates:,} duplicates, "
+        f"{ingested.rejected:,} rejected"
+    )
     for summary in summaries:
         _summarise(console, summary)
     timings = Table(title="time per step", box=None)

@@ -116,8 +116,18 @@ def test_show_json_has_the_documented_shape(scored: str) -> None:
     assert [s["program"] for s in view["scores"]] == ["rongcheng", "sesame"]
     for entry in view["scores"]:
         assert set(entry) >= {
-            "program", "policy_version", "as_of", "score", "status", "grade", "percentile",
-            "base", "factors", "contributions", "clamp", "reasons",
+            "program",
+            "policy_version",
+            "as_of",
+            "score",
+            "status",
+            "grade",
+            "percentile",
+            "base",
+            "factors",
+            "contributions",
+            "clamp",
+            "reasons",
         }
         if entry["score"] is not None:
             total = sum(c["points"] for c in entry["contributions"])

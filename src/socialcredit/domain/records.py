@@ -100,6 +100,8 @@ class RegistryEntry:
 
 def _text(row: Mapping[str, Any], name: str, required: bool = True) -> str | None:
     value = row.get(name)
+    if type(value) is str and value and not value[0].isspace() and not value[-1].isspace():
+        return value  # the common case, without the checks below
     if value is None or (isinstance(value, float) and math.isnan(value)):
         value = None
     elif not isinstance(value, str):
@@ -159,7 +161,7 @@ def _number(value: Any, name: str) -> float | None:
 
 
 def _attributes(value: Any) -> dict[str, Any]:
-    if value is None or value == "":
+    if value is None or value == "" or value == "{}":
         return {}
     if isinstance(value, str):
         try:

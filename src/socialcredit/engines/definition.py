@@ -271,7 +271,7 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         rules.display_days,
         age=as_of_day - live.day,
     )
-    scored = scored.filter(scored.age < scored.display_days)
+    scored = scored.filter(scored.age < scored.display_days).cache()
     contribution_records = scored.select("subject", "rule", record_id="id")
 
     caps = _rule_caps(program)
@@ -292,7 +292,7 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     enough = (status.n >= program.minimum.records) & (
         status.history >= program.minimum.history_days
     )
-    status = status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT))
+    status = status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT)).cache()
     eligible = status.filter(status.status == SCORED)
 
     rule_points = rule_points.semi_join(eligible, rule_points.subject == eligible.subject)

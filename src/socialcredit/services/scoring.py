@@ -15,10 +15,8 @@ from socialcredit.engines.explain import explanations
 from socialcredit.engines.run import ProgramResult, connect, load_ledger, run_program
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
-from socialcredit.store import tables
+from socialcredit.store import snapshots
 from socialcredit.store.ledger import read_ledger
-
-_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,53 +86,22 @@ def _insufficient_explanation(program: CompiledProgram) -> str:
 def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunSummary:
     """Write one program's results as a new snapshot, in one transaction."""
     program = result.program
-    as_of_time = datetime(result.as_of.year, result.as_of.month, result.as_of.day)
+    as_of = datetime(result.as_of.year, result.as_of.month, result.as_of.day)
     now = datetime.now(UTC).replace(tzinfo=None)
     scores = pl.from_arrow(result.scores)
     assert isinstance(scores, pl.DataFrame)
     frame = scores.join(explanations(result), on="subject", how="left").with_columns(
         pl.col("explanation").fill_null(_insufficient_explanation(program))
     )
+    rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
     with engine.begin() as connection:
-        known = connection.execute(
-            sa.select(tables.policies.c.version).where(tables.policies.c.version == program.version)
-        ).first()
-        if known is None:
-            connection.execute(
-                tables.policies.insert(),
-                {
-                    "version": program.version,
-                    "program": program.id,
-                    "text": program.program_text,
-                    "first_used_at": now,
-                },
-            )
-        run_id = connection.execute(
-            tables.score_runs.insert().returning(tables.score_runs.c.id),
-            {
-                "program": program.id,
-                "policy_version": program.version,
-                "as_of": as_of_time,
-                "engine": backend,
-                "computed_at": now,
-                "subjects": frame.height,
-            },
-        ).scalar_one()
-        rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
-        for batch in rows.iter_slices(_BATCH):
-            connection.execute(
-                tables.scores.insert(),
-                [
-                    {
-                        **row,
-                        "run_id": run_id,
-                        "program": program.id,
-                        "policy_version": program.version,
-                        "as_of": as_of_time,
-                    }
-                    for row in batch.to_dicts()
-                ],
-            )
+        snapshots.keep_policy(connection, program.id, program.version, program.program_text, now)
+        run_id = snapshots.start_run(
+            connection, program.id, program.version, as_of, backend, now, frame.height
+        )
+        snapshots.add_scores(
+            connection, run_id, program.id, program.version, as_of, rows.iter_rows()
+        )
     return RunSummary(
         run_id=run_id,
         program=program.id,

@@ -14,37 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from socialcredit.domain.records import Furnisher, Record, RegistryEntry, Relation
 from socialcredit.store import tables
-
-_BATCH = 5_000
-
-
-def _insert(connection: sa.Connection, table: sa.Table) -> Any:
-    """An INSERT that skips rows whose unique key is already stored."""
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"the store does not support {dialect}")
+from socialcredit.store.bulk import append_rows, time_writer
 
 
-def _append(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert rows, skipping duplicates; returns how many were new."""
-    if not rows:
-        return 0
-    before = _count(connection, table)
-    statement = _insert(connection, table)
-    for start in range(0, len(rows), _BATCH):
-        connection.execute(statement, list(rows[start : start + _BATCH]))
-    return _count(connection, table) - before
-
-
-def _count(connection: sa.Connection, table: sa.Table) -> int:
-    return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+def _json(attributes: dict[str, Any]) -> str:
+    """Attributes as canonical JSON text, so the same record stores the same bytes."""
+    return json.dumps(attributes, sort_keys=True, separators=(",", ":")) if attributes else "{}"
 
 
 def furnisher_types(connection: sa.Connection) -> dict[str, str]:
@@ -55,37 +33,47 @@ def furnisher_types(connection: sa.Connection) -> dict[str, str]:
 
 def add_furnishers(connection: sa.Connection, items: Iterable[Furnisher], now: datetime) -> int:
     """Register furnishers; one already registered is left as it is."""
-    rows = [{"id": f.id, "type": f.type, "name": f.name, "registered_at": now} for f in items]
-    return _append(connection, tables.furnishers, rows)
+    at = time_writer(connection)(now)
+    rows = [(f.id, f.type, f.name, at) for f in items]
+    return append_rows(connection, tables.furnishers, ("id", "type", "name", "registered_at"), rows)
 
 
 def _add_subjects(connection: sa.Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    rows = [{"id": sid, "kind": kind} for sid, kind in dict(pairs).items()]
-    if rows:
-        statement = _insert(connection, tables.subjects)
-        for start in range(0, len(rows), _BATCH):
-            connection.execute(statement, rows[start : start + _BATCH])
+    append_rows(connection, tables.subjects, ("id", "kind"), list(dict(pairs).items()))
+
+
+RECORD_COLUMNS = (
+    "furnisher", "external_id", "subject", "kind", "occurred_at", "received_at", "value",
+    "attributes", "evidence", "replaces",
+)  # fmt: skip
+RELATION_COLUMNS = (
+    "furnisher", "external_id", "subject", "other", "relation", "start", "end", "confirmed",
+    "received_at",
+)  # fmt: skip
+REGISTRY_COLUMNS = ("subject", "name", "region", "urban", "birth_year", "sex")
 
 
 def add_records(connection: sa.Connection, items: Sequence[Record], received_at: datetime) -> int:
     """Append records (and open a file for each new subject); returns how many were new."""
     _add_subjects(connection, ((r.subject, r.subject_kind) for r in items))
+    time = time_writer(connection)
+    received = time(received_at)
     rows = [
-        {
-            "furnisher": r.furnisher,
-            "external_id": r.external_id,
-            "subject": r.subject,
-            "kind": r.kind,
-            "occurred_at": r.occurred_at,
-            "received_at": received_at,
-            "value": r.value,
-            "attributes": json.dumps(r.attributes, sort_keys=True, separators=(",", ":")),
-            "evidence": r.evidence,
-            "replaces": r.replaces,
-        }
+        (
+            r.furnisher,
+            r.external_id,
+            r.subject,
+            r.kind,
+            time(r.occurred_at),
+            received,
+            r.value,
+            _json(r.attributes),
+            r.evidence,
+            r.replaces,
+        )
         for r in items
     ]
-    return _append(connection, tables.records, rows)
+    return append_rows(connection, tables.records, RECORD_COLUMNS, rows)
 
 
 def add_relations(
@@ -96,37 +84,29 @@ def add_relations(
         connection,
         [(r.subject, r.subject_kind) for r in items] + [(r.other, r.other_kind) for r in items],
     )
+    time = time_writer(connection)
+    received = time(received_at)
     rows = [
-        {
-            "furnisher": r.furnisher,
-            "external_id": r.external_id,
-            "subject": r.subject,
-            "other": r.other,
-            "relation": r.relation,
-            "start": r.start,
-            "end": r.end,
-            "confirmed": r.confirmed,
-            "received_at": received_at,
-        }
+        (
+            r.furnisher,
+            r.external_id,
+            r.subject,
+            r.other,
+            r.relation,
+            time(r.start),
+            None if r.end is None else time(r.end),
+            r.confirmed,
+            received,
+        )
         for r in items
     ]
-    return _append(connection, tables.relations, rows)
+    return append_rows(connection, tables.relations, RELATION_COLUMNS, rows)
 
 
 def add_registry(connection: sa.Connection, items: Sequence[RegistryEntry]) -> int:
     """Store registry entries; an entry already stored for a subject is kept."""
-    rows = [
-        {
-            "subject": e.subject,
-            "name": e.name,
-            "region": e.region,
-            "urban": e.urban,
-            "birth_year": e.birth_year,
-            "sex": e.sex,
-        }
-        for e in items
-    ]
-    return _append(connection, tables.registry, rows)
+    rows = [(e.subject, e.name, e.region, e.urban, e.birth_year, e.sex) for e in items]
+    return append_rows(connection, tables.registry, REGISTRY_COLUMNS, rows)
 
 
 LEDGER_SCHEMAS = {
@@ -156,20 +136,32 @@ LEDGER_SCHEMAS = {
 }
 
 
-def _arrow(connection: sa.Connection, name: str) -> pa.Table:
+def _column(values: Sequence[Any], field: pa.Field) -> pa.Array:
+    """One column from driver values; SQLite hands back times as text and booleans as 0/1."""
+    if pa.types.is_timestamp(field.type) or pa.types.is_boolean(field.type):
+        raw = pa.array(values)
+        return raw if raw.type == field.type else raw.cast(field.type)
+    return pa.array(values, type=field.type)
+
+
+def _arrow(connection: sa.Connection, name: str, chunk: int = 200_000) -> pa.Table:
+    """One ledger table as Arrow, read through the driver in chunks."""
     schema = LEDGER_SCHEMAS[name]
-    table = tables.metadata.tables[name]
-    query = sa.select(*(table.c[f] for f in schema.names))
+    quote = connection.dialect.identifier_preparer.quote
+    sql = f"SELECT {', '.join(quote(n) for n in schema.names)} FROM {quote(name)}"
     if name == "records":
-        query = query.order_by(table.c.id)
-    rows = connection.execute(query).all()
-    columns: list[Sequence[Any]] = (
-        list(zip(*rows, strict=True)) if rows else [[] for _ in schema.names]
-    )
-    return pa.table(
-        [pa.array(list(col), type=field.type) for col, field in zip(columns, schema, strict=True)],
-        schema=schema,
-    )
+        sql += " ORDER BY id"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    batches = []
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(chunk):
+            columns = zip(*rows, strict=True)
+            arrays = [_column(c, f) for c, f in zip(columns, schema, strict=True)]
+            batches.append(pa.record_batch(arrays, schema=schema))
+    finally:
+        cursor.close()
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def read_ledger(connection: sa.Connection) -> dict[str, pa.Table]:

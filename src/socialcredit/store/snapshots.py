@@ -1,0 +1,68 @@
+"""Score snapshots: each run of a program is kept, never overwritten, with its policy text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.store import tables
+from socialcredit.store.bulk import append_rows, time_writer
+
+SCORE_COLUMNS = (
+    "run_id", "subject", "program", "policy_version", "as_of", "status", "score", "grade",
+    "percentile", "explanation",
+)  # fmt: skip
+
+
+def keep_policy(
+    connection: sa.Connection, program: str, version: str, text: str, now: datetime
+) -> None:
+    """Store a policy's text under its version the first time that version is used."""
+    append_rows(
+        connection,
+        tables.policies,
+        ("version", "program", "text", "first_used_at"),
+        [(version, program, text, time_writer(connection)(now))],
+    )
+
+
+def start_run(
+    connection: sa.Connection,
+    program: str,
+    version: str,
+    as_of: datetime,
+    engine: str,
+    now: datetime,
+    subjects: int,
+) -> int:
+    """Record a scoring run and return its id."""
+    return int(
+        connection.execute(
+            tables.score_runs.insert().returning(tables.score_runs.c.id),
+            {
+                "program": program,
+                "policy_version": version,
+                "as_of": as_of,
+                "engine": engine,
+                "computed_at": now,
+                "subjects": subjects,
+            },
+        ).scalar_one()
+    )
+
+
+def add_scores(
+    connection: sa.Connection,
+    run_id: int,
+    program: str,
+    version: str,
+    as_of: datetime,
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """Append a run's scores: rows of (subject, status, score, grade, percentile, explanation)."""
+    day = time_writer(connection)(as_of)
+    values = [(run_id, row[0], program, version, day, *row[1:]) for row in rows]
+    return append_rows(connection, tables.scores, SCORE_COLUMNS, values)

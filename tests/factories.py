@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -189,9 +190,26 @@ def write_rows(
     return path
 
 
+_BACKEND: dict[str, str | None] = {"name": "sqlite", "server": None}
+
+
+def use_backend(name: str, server: str | None) -> None:
+    """Make new_store create stores on this backend (the store_backend fixture sets it)."""
+    _BACKEND.update(name=name, server=server)
+
+
 def new_store(tmp_path: Path, name: str = "t.db") -> sa.Engine:
-    """A migrated, empty SQLite store in tmp_path."""
-    engine = connect(f"sqlite:///{tmp_path}/{name}")
+    """A migrated, empty store: a SQLite file in tmp_path, or a new PostgreSQL database."""
+    server = _BACKEND["server"]
+    if _BACKEND["name"] == "postgresql" and server is not None:
+        database = f"t_{uuid.uuid4().hex[:16]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {database}"))
+        admin.dispose()
+        engine = connect(server.rsplit("/", 1)[0] + "/" + database)
+    else:
+        engine = connect(f"sqlite:///{tmp_path}/{name}")
     migrate(engine)
     return engine
 

@@ -55,6 +55,9 @@ RECORD_COLUMNS = (
 )
 
 
+pytestmark = pytest.mark.usefixtures("store_backend")
+
+
 def rejects_of(path: str | Path | None) -> list[dict[str, Any]]:
     assert path is not None
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]

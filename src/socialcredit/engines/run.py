@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from socialcredit.engines.definition import Ledger, score_program
@@ -25,6 +27,24 @@ class ProgramResult:
     contributions: pa.Table
     contribution_records: pa.Table
     reasons: pa.Table
+    subjects: frozenset[str] | None = None
+
+    def only(self, subjects: Iterable[str]) -> ProgramResult:
+        """The results for some subjects only (a partial run)."""
+        keep = frozenset(subjects)
+        wanted = pa.array(sorted(keep), type=pa.string())
+
+        def pick(table: pa.Table) -> pa.Table:
+            return table.filter(pc.is_in(table.column("subject"), value_set=wanted))
+
+        return replace(
+            self,
+            scores=pick(self.scores),
+            contributions=pick(self.contributions),
+            contribution_records=pick(self.contribution_records),
+            reasons=pick(self.reasons),
+            subjects=keep,
+        )
 
 
 def connect(engine: str = "duckdb") -> BaseBackend:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -15,8 +17,8 @@ from socialcredit.engines.explain import explanations
 from socialcredit.engines.run import ProgramResult, connect, load_ledger, run_program
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
-from socialcredit.store import snapshots
-from socialcredit.store.ledger import read_ledger
+from socialcredit.store import ledger as ledger_store
+from socialcredit.store import snapshots, tables
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def score_all(
     report = step or (lambda _message: None)
     report("reading the ledger")
     with engine.connect() as connection:
-        ledger_tables = read_ledger(connection)
+        ledger_tables = ledger_store.read_ledger(connection)
     con = connect(backend)
     ledger = load_ledger(con, ledger_tables)
     summaries = []
@@ -69,6 +71,47 @@ def score_all(
         report(f"storing {program.id}")
         summaries.append(store_result(engine, result, backend))
     return summaries
+
+
+# Above this share of the population, rescoring some subjects is no cheaper than everyone.
+FULL_RUN_SHARE = 0.2
+
+
+def rescore_subjects(
+    engine: sa.Engine,
+    subjects: Iterable[str],
+    as_of: date | None = None,
+    programs: Sequence[CompiledProgram] | None = None,
+    *,
+    backend: str = "duckdb",
+) -> list[RunSummary]:
+    """Rescore a few subjects right after their records arrive (read-your-writes).
+
+    Every rule, cap and clamp is computed exactly as in a full run, over the subjects and their
+    related subjects; the relationship factor sees that neighbourhood only, and percentiles are
+    placed in the latest full run's distribution. A full run re-equilibrates both. When the
+    subjects are a large share of the population, this is a full run.
+    """
+    as_of = as_of or today()
+    compiled = list(programs) if programs is not None else active_programs()
+    wanted = sorted(set(subjects))
+    if not wanted:
+        return []
+    with engine.connect() as connection:
+        population = connection.execute(
+            sa.select(sa.func.count()).select_from(tables.subjects)
+        ).scalar_one()
+        everyone = len(wanted) > FULL_RUN_SHARE * population
+        if not everyone:
+            members = set(wanted) | ledger_store.neighbours(connection, wanted)
+            ledger_tables = ledger_store.read_ledger_of(connection, members)
+    if everyone:
+        return score_all(engine, as_of, compiled, backend=backend)
+    ledger = load_ledger(connect(backend), ledger_tables)
+    return [
+        store_result(engine, run_program(program, ledger, as_of).only(wanted), backend)
+        for program in compiled
+    ]
 
 
 def _insufficient_explanation(program: CompiledProgram) -> str:
@@ -83,6 +126,22 @@ def _insufficient_explanation(program: CompiledProgram) -> str:
     )
 
 
+def _place_in_last_full_run(
+    connection: sa.Connection, program: str, frame: pl.DataFrame
+) -> pl.DataFrame:
+    """Percentiles of a partial run, against the latest full run's scores of the same kind."""
+    distribution = snapshots.last_full_distribution(connection, program)
+    percentiles = []
+    for row in frame.iter_rows(named=True):
+        scores = distribution.get(row["subject_kind"], [])
+        if row["score"] is None or not scores:
+            percentiles.append(None if row["score"] is None else 0.0)
+            continue
+        below = bisect.bisect_left(scores, row["score"])
+        percentiles.append(math.floor(below * 1000 / len(scores)) / 10)
+    return frame.with_columns(pl.Series("percentile", percentiles, dtype=pl.Float64))
+
+
 def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunSummary:
     """Write one program's results as a new snapshot, in one transaction."""
     program = result.program
@@ -93,11 +152,14 @@ def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunS
     frame = scores.join(explanations(result), on="subject", how="left").with_columns(
         pl.col("explanation").fill_null(_insufficient_explanation(program))
     )
-    rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
+    scope = "full" if result.subjects is None else "subjects"
     with engine.begin() as connection:
+        if scope == "subjects":
+            frame = _place_in_last_full_run(connection, program.id, frame)
+        rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
         snapshots.keep_policy(connection, program.id, program.version, program.program_text, now)
         run_id = snapshots.start_run(
-            connection, program.id, program.version, as_of, backend, now, frame.height
+            connection, program.id, program.version, as_of, backend, now, frame.height, scope
         )
         snapshots.add_scores(
             connection, run_id, program.id, program.version, as_of, rows.iter_rows()

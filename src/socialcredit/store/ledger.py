@@ -144,17 +144,23 @@ def _column(values: Sequence[Any], field: pa.Field) -> pa.Array:
     return pa.array(values, type=field.type)
 
 
-def _arrow(connection: sa.Connection, name: str, chunk: int = 200_000) -> pa.Table:
+def _arrow(
+    connection: sa.Connection,
+    name: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    chunk: int = 200_000,
+) -> pa.Table:
     """One ledger table as Arrow, read through the driver in chunks."""
     schema = LEDGER_SCHEMAS[name]
     quote = connection.dialect.identifier_preparer.quote
-    sql = f"SELECT {', '.join(quote(n) for n in schema.names)} FROM {quote(name)}"
+    sql = f"SELECT {', '.join(quote(n) for n in schema.names)} FROM {quote(name)} {where}"
     if name == "records":
         sql += " ORDER BY id"
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     batches = []
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, tuple(params))
         while rows := cursor.fetchmany(chunk):
             columns = zip(*rows, strict=True)
             arrays = [_column(c, f) for c, f in zip(columns, schema, strict=True)]
@@ -167,3 +173,45 @@ def _arrow(connection: sa.Connection, name: str, chunk: int = 200_000) -> pa.Tab
 def read_ledger(connection: sa.Connection) -> dict[str, pa.Table]:
     """The whole ledger as Arrow tables: subjects, records and relations."""
     return {name: _arrow(connection, name) for name in LEDGER_SCHEMAS}
+
+
+_CHUNK = 5_000
+
+
+def neighbours(connection: sa.Connection, subjects: Iterable[str]) -> set[str]:
+    """Subjects related to any of `subjects` (in either direction), besides themselves."""
+    rel = tables.relations
+    ids = sorted(set(subjects))
+    found: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        found.update(
+            connection.execute(sa.select(rel.c.other).where(rel.c.subject.in_(part))).scalars()
+        )
+        found.update(
+            connection.execute(sa.select(rel.c.subject).where(rel.c.other.in_(part))).scalars()
+        )
+    return found - set(ids)
+
+
+def read_ledger_of(connection: sa.Connection, subjects: Iterable[str]) -> dict[str, pa.Table]:
+    """The part of the ledger about some subjects: their records, and relations among them."""
+    ids = sorted(set(subjects))
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    parts: dict[str, list[pa.Table]] = {name: [] for name in LEDGER_SCHEMAS}
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        within = ", ".join(marker for _ in part)
+        parts["subjects"].append(_arrow(connection, "subjects", f"WHERE id IN ({within})", part))
+        parts["records"].append(_arrow(connection, "records", f"WHERE subject IN ({within})", part))
+    member = set(ids)
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start : start + _CHUNK]
+        within = ", ".join(marker for _ in part)
+        rels = _arrow(connection, "relations", f"WHERE subject IN ({within})", part)
+        keep = [other in member for other in rels.column("other").to_pylist()]
+        parts["relations"].append(rels.filter(pa.array(keep, type=pa.bool_())))
+    return {
+        name: pa.concat_tables(tables_) if tables_ else LEDGER_SCHEMAS[name].empty_table()
+        for name, tables_ in parts.items()
+    }

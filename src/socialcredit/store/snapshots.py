@@ -37,8 +37,9 @@ def start_run(
     engine: str,
     now: datetime,
     subjects: int,
+    scope: str = "full",
 ) -> int:
-    """Record a scoring run and return its id."""
+    """Record a scoring run ("full", or "subjects" for a partial one) and return its id."""
     return int(
         connection.execute(
             tables.score_runs.insert().returning(tables.score_runs.c.id),
@@ -49,6 +50,7 @@ def start_run(
                 "engine": engine,
                 "computed_at": now,
                 "subjects": subjects,
+                "scope": scope,
             },
         ).scalar_one()
     )
@@ -66,3 +68,24 @@ def add_scores(
     day = time_writer(connection)(as_of)
     values = [(run_id, row[0], program, version, day, *row[1:]) for row in rows]
     return append_rows(connection, tables.scores, SCORE_COLUMNS, values)
+
+
+def last_full_distribution(connection: sa.Connection, program: str) -> dict[str, list[int]]:
+    """The sorted scores of a program's latest full run, by subject kind."""
+    runs = tables.score_runs
+    run_id = connection.execute(
+        sa.select(sa.func.max(runs.c.id)).where(runs.c.program == program, runs.c.scope == "full")
+    ).scalar_one_or_none()
+    if run_id is None:
+        return {}
+    s, subjects = tables.scores, tables.subjects
+    rows = connection.execute(
+        sa.select(subjects.c.kind, s.c.score)
+        .join(subjects, subjects.c.id == s.c.subject)
+        .where(s.c.run_id == run_id, s.c.score.is_not(None))
+        .order_by(s.c.score)
+    )
+    out: dict[str, list[int]] = {}
+    for kind, score in rows:
+        out.setdefault(kind, []).append(score)
+    return out

@@ -91,6 +91,8 @@ score_runs = sa.Table(
     sa.Column("engine", sa.String(16), nullable=False),
     sa.Column("computed_at", sa.DateTime, nullable=False),
     sa.Column("subjects", sa.Integer, nullable=False),
+    # "full": everyone in the program's scope; "subjects": a rescoring of a few after new records
+    sa.Column("scope", sa.String(16), nullable=False, server_default="full"),
 )
 
 # Score snapshots: one row per subject per run, never overwritten.

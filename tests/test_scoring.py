@@ -219,3 +219,27 @@ def test_as_of_is_respected() -> None:
     ledger = build([Rec(A, "utility.payment_late", 0)])
     earlier = run(program("rongcheng"), ledger, AS_OF.replace(day=AS_OF.day - 1))
     assert scores(earlier)[A] is None
+
+
+def test_a_sybil_ring_of_new_identities_moves_its_target_not_at_all() -> None:
+    target = [
+        Rec(A, k, 500)
+        for k in (
+            "identity.phone_verified",
+            "identity.address_verified",
+            "employment.verified",
+            "education.degree_verified",
+        )
+    ]
+    sybils = [person(100 + i) for i in range(12)]
+    fresh = [
+        Rec(s, k, 20)
+        for s in sybils
+        for k in ("identity.phone_verified", "identity.address_verified", "loan.repaid_on_time")
+    ]
+    ring = [Rel(A, s, days=15) for s in sybils] + [
+        Rel(s, t, days=15) for s, t in zip(sybils, sybils[1:], strict=False)
+    ]
+    alone = scores(run(program("sesame"), build(target + fresh)))
+    attacked = scores(run(program("sesame"), build(target + fresh, ring)))
+    assert attacked[A] == alone[A]

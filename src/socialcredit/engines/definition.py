@@ -186,9 +186,9 @@ def _relationship_points(
     """Damped propagation over confirmed relations from seeds with long histories.
 
     x = min(1, v + d * (sum of neighbours' x) / max(degree, min_degree)), iterated from x = v,
-    where v is a seed's standing (0 for everyone else); a subject's signal is the same
-    neighbour average of the final x, as a share of the factor's ceiling. A lone contact,
-    however trusted, gives at most 1/min_degree of the ceiling.
+    where v is a seed's standing (0 for everyone else) and only established neighbours count;
+    a subject's signal is the same neighbour average of the final x, as a share of the factor's
+    ceiling. A lone contact, however trusted, gives at most 1/min_degree of the ceiling.
     """
     factor = program.relationship_factor
     assert factor is not None and factor.propagation is not None
@@ -204,8 +204,11 @@ def _relationship_points(
     nodes = population.select(node="subject")
     pairs = rel.select(a="subject", b="other").union(rel.select(a="other", b="subject"))
     edges = pairs.semi_join(nodes, pairs.a == nodes.node)
-    other_nodes = nodes.view()
-    edges = edges.semi_join(other_nodes, edges.b == other_nodes.node).distinct().cache()
+    # Trust flows only from established subjects: identities known for less than
+    # seed_history_days (a Sybil ring, a phoenix company) neither relay it nor dilute it.
+    established = population.filter(population.history >= prop.seed_history_days)
+    relays = established.select(node="subject")
+    edges = edges.semi_join(relays, edges.b == relays.node).distinct().cache()
     degree = edges.group_by("a").aggregate(deg=lambda t: t.count())
     seeds = population.mutate(
         v=ibis.cases(

@@ -70,21 +70,27 @@ def score_panel(entry: dict[str, Any]) -> Panel:
     if entry["clamp"]:
         lines.add_row("clamp to range", "", f"{-entry['clamp']:+d}", "")
     lines.add_row(Text("score", style="bold"), "", Text(str(entry["score"]), style="bold"), "")
-    reasons = Table(box=None, show_header=True, title="reasons")
-    reasons.add_column("code")
-    reasons.add_column("points lost", justify="right")
-    reasons.add_column("why")
-    for r in entry["reasons"]:
-        reasons.add_row(r["code"], str(r["points_lost"]), r["text"])
     header = Text(
         f"score {entry['score']}  grade {entry['grade']}  "
         f"higher than {entry['percentile']}% of subjects  as of {entry['as_of']}",
         style="bold",
     )
     return Panel(
-        Group(header, lines, reasons),
+        Group(header, lines, _reasons(entry["reasons"])),
         title=f"{entry['program']} ({entry['policy_version']})",
     )
+
+
+def _reasons(reasons: list[dict[str, Any]]) -> Table | Text:
+    if not reasons:
+        return Text("No reasons: no points lost against the best attainable.")
+    table = Table(box=None, show_header=True, title="reasons")
+    table.add_column("code")
+    table.add_column("points lost", justify="right")
+    table.add_column("why")
+    for r in reasons:
+        table.add_row(r["code"], str(r["points_lost"]), r["text"])
+    return table
 
 
 def subject_report(view: dict[str, Any], console: Console) -> None:

@@ -8,11 +8,13 @@ result is floored. No UDFs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.programs import Program, Rule, Tier
@@ -29,11 +31,15 @@ SECONDS_PER_DAY = 86400
 
 @dataclass(frozen=True)
 class Ledger:
-    """The ledger's three tables on one backend."""
+    """The ledger's three tables on one backend; how the backend takes small constant tables
+    (a program's rules), and how it materialises an intermediate result (Ibis's cache by
+    default; Spark also cuts the lineage, or iterations would grow its plans without end)."""
 
     subjects: ir.Table
     records: ir.Table
     relations: ir.Table
+    constant: Callable[[pa.Table], ir.Table] = ibis.memtable
+    materialise: Callable[[ir.Table], ir.Table] = ir.Table.cache
 
 
 @dataclass(frozen=True)
@@ -133,17 +139,6 @@ def _rule_points(scored: ir.Table, program: Program) -> ir.Table:
     return each.select("subject", "rule", raw=points)
 
 
-def _rule_caps(program: Program) -> ir.Table:
-    return ibis.memtable(
-        {
-            "rule": [r.id for r in program.rules],
-            "factor": [r.factor for r in program.rules],
-            "rule_cap": [r.cap for r in program.rules],
-        },
-        schema={"rule": "string", "factor": "string", "rule_cap": "int64"},
-    )
-
-
 def _factor_caps(program: Program, rule_points: ir.Table) -> ir.Table:
     """One contribution per factor whose bounds cut its total, named cap:<factor>."""
     totals = rule_points.group_by(["subject", "factor"]).aggregate(raw=lambda t: t.points.sum())
@@ -208,7 +203,7 @@ def _relationship_points(
     # seed_history_days (a Sybil ring, a phoenix company) neither relay it nor dilute it.
     established = population.filter(population.history >= prop.seed_history_days)
     relays = established.select(node="subject")
-    edges = edges.semi_join(relays, edges.b == relays.node).distinct().cache()
+    edges = ledger.materialise(edges.semi_join(relays, edges.b == relays.node).distinct())
     degree = edges.group_by("a").aggregate(deg=lambda t: t.count())
     seeds = population.mutate(
         v=ibis.cases(
@@ -216,13 +211,13 @@ def _relationship_points(
             else_=ibis.literal(0, "int64"),
         )
     )
-    degree = degree.cache()
+    degree = ledger.materialise(degree)
     state = seeds.left_join(degree, seeds.subject == degree.a).select(
         "subject",
         "v",
         norm=ibis.greatest(degree.deg.fill_null(0), prop.min_degree).cast("float64"),
     )
-    state = state.mutate(x=state.v).cache()
+    state = ledger.materialise(state.mutate(x=state.v))
 
     def neighbour_sum(current: ir.Table) -> ir.Table:
         joined = edges.join(current, edges.b == current.subject).select("a", "x")
@@ -234,7 +229,7 @@ def _relationship_points(
         joined = state.left_join(sums, state.subject == sums.a)
         spread = joined.s.fill_null(0).cast("float64") * damping / joined.norm
         x = (joined.v.cast("float64") + spread + f64(0.5)).floor().cast("int64")
-        state = joined.select("subject", "v", "norm", x=ibis.least(x, MICRO)).cache()
+        state = ledger.materialise(joined.select("subject", "v", "norm", x=ibis.least(x, MICRO)))
     sums = neighbour_sum(state)
     joined = state.left_join(sums, state.subject == sums.a)
     signal = (joined.s.fill_null(0).cast("float64") / joined.norm + f64(0.5)).floor().cast("int64")
@@ -263,7 +258,7 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     live = live.semi_join(population, live.subject == population.id)
     history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
 
-    rules = ibis.memtable(compiled.rules_by_kind)
+    rules = ledger.constant(compiled.rules_by_kind)
     scored = live.join(rules, live.kind == rules.kind).select(
         live.id,
         live.subject,
@@ -274,10 +269,10 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         rules.display_days,
         age=as_of_day - live.day,
     )
-    scored = scored.filter(scored.age < scored.display_days).cache()
+    scored = ledger.materialise(scored.filter(scored.age < scored.display_days))
     contribution_records = scored.select("subject", "rule", record_id="id")
 
-    caps = _rule_caps(program)
+    caps = ledger.constant(compiled.rule_caps)
     raw = _rule_points(scored, program)
     raw = raw.join(caps, raw.rule == caps.rule).select(
         raw.subject, raw.rule, caps.factor, raw.raw, caps.rule_cap
@@ -295,7 +290,9 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     enough = (status.n >= program.minimum.records) & (
         status.history >= program.minimum.history_days
     )
-    status = status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT)).cache()
+    status = ledger.materialise(
+        status.mutate(status=ibis.cases((enough, SCORED), else_=INSUFFICIENT))
+    )
     eligible = status.filter(status.status == SCORED)
 
     rule_points = rule_points.semi_join(eligible, rule_points.subject == eligible.subject)
@@ -311,11 +308,8 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
             eligible.history,
             pre=(program.base + totals.total.fill_null(0)).cast("int64"),
         )
-        contributions = contributions.union(
-            _relationship_points(program, ledger, pre, as_of_day)
-        ).cache()
-    else:
-        contributions = contributions.cache()
+        contributions = contributions.union(_relationship_points(program, ledger, pre, as_of_day))
+    contributions = ledger.materialise(contributions)
 
     totals = contributions.group_by("subject").aggregate(total=lambda t: t.points.sum())
     joined = status.left_join(totals, status.subject == totals.subject)
@@ -342,13 +336,15 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         scores=scores,
         contributions=contributions,
         contribution_records=contribution_records,
-        reasons=_reasons(compiled, eligible, rule_points),
+        reasons=_reasons(compiled, ledger, eligible, rule_points),
     )
 
 
-def _reasons(compiled: CompiledProgram, eligible: ir.Table, rule_points: ir.Table) -> ir.Table:
+def _reasons(
+    compiled: CompiledProgram, ledger: Ledger, eligible: ir.Table, rule_points: ir.Table
+) -> ir.Table:
     """Up to four reasons per subject, ranked by points lost against the best attainable."""
-    candidates = eligible.select("subject").cross_join(ibis.memtable(compiled.reason_rules))
+    candidates = eligible.select("subject").cross_join(ledger.constant(compiled.reason_rules))
     joined = candidates.left_join(
         rule_points,
         [candidates.subject == rule_points.subject, candidates.rule == rule_points.rule],

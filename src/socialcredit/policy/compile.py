@@ -22,17 +22,20 @@ RULE_SCHEMA = pa.schema(
     ]
 )
 REASON_SCHEMA = pa.schema([("rule", pa.string()), ("factor", pa.string()), ("best", pa.int64())])
+CAP_SCHEMA = pa.schema([("rule", pa.string()), ("factor", pa.string()), ("rule_cap", pa.int64())])
 
 
 @dataclass(frozen=True)
 class CompiledProgram:
-    """A program ready to run: one row per scored kind, and the rules that can be reasons."""
+    """A program ready to run: one row per scored kind, the rules that can be reasons, and
+    each rule's cap."""
 
     program: Program
     version: str
     program_text: str
     rules_by_kind: pa.Table
     reason_rules: pa.Table
+    rule_caps: pa.Table
 
     @property
     def id(self) -> str:
@@ -70,4 +73,8 @@ def compile_program(loaded: LoadedProgram, catalogue: Catalogue) -> CompiledProg
         program_text=loaded.text,
         rules_by_kind=pa.Table.from_pylist(kind_rows, schema=RULE_SCHEMA),
         reason_rules=pa.Table.from_pylist(reason_rows, schema=REASON_SCHEMA),
+        rule_caps=pa.Table.from_pylist(
+            [{"rule": r.id, "factor": r.factor, "rule_cap": r.cap} for r in program.rules],
+            schema=CAP_SCHEMA,
+        ),
     )

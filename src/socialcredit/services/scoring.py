@@ -5,16 +5,23 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import Catalogue
+from socialcredit.engines import backends
+from socialcredit.engines.definition import Ledger
 from socialcredit.engines.explain import explanations
-from socialcredit.engines.run import ProgramResult, connect, load_ledger, run_program
+from socialcredit.engines.run import ProgramResult, run_program
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
 from socialcredit.store import ledger as ledger_store
@@ -47,6 +54,40 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+def score_ledger(
+    ledger: Ledger,
+    as_of: date,
+    programs: Sequence[CompiledProgram],
+    step: Callable[[str], None] | None = None,
+) -> list[ProgramResult]:
+    """Run each program over a ledger on whatever backend holds it."""
+    report = step or (lambda _message: None)
+    results = []
+    for program in programs:
+        report(f"scoring {program.id}")
+        results.append(run_program(program, ledger, as_of))
+    return results
+
+
+def _store_ledger(
+    engine: sa.Engine, backend: str, scratch: ExitStack, report: Callable[[str], None]
+) -> Ledger:
+    """The store's ledger on the chosen engine."""
+    if backend == "db":
+        return backends.store_ledger(engine.url)
+    report("reading the ledger")
+    with engine.connect() as connection:
+        tables_ = ledger_store.read_ledger(connection)
+    if backend == "duckdb":
+        return backends.duckdb_ledger(tables_)
+    if backend == "spark":
+        folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="ledger-")))
+        backends.write_parquet_ledger(tables_, folder, EXPORT_ROWS_PER_FILE)
+        report("starting Spark")
+        return backends.spark_ledger(backends.spark_session(), folder)
+    raise ValueError(f"unknown engine {backend!r}; choose one of {', '.join(backends.ENGINES)}")
+
+
 def score_all(
     engine: sa.Engine,
     as_of: date | None = None,
@@ -54,24 +95,96 @@ def score_all(
     *,
     backend: str = "duckdb",
     step: Callable[[str], None] | None = None,
+    output: Path | None = None,
 ) -> list[RunSummary]:
-    """Full rescoring: read the ledger, score it under each program, store the snapshots."""
+    """Full rescoring on the chosen engine; snapshots go to the store (and to Parquet)."""
     as_of = as_of or today()
     compiled = list(programs) if programs is not None else active_programs()
     report = step or (lambda _message: None)
-    report("reading the ledger")
-    with engine.connect() as connection:
-        ledger_tables = ledger_store.read_ledger(connection)
-    con = connect(backend)
-    ledger = load_ledger(con, ledger_tables)
-    summaries = []
-    for program in compiled:
-        report(f"scoring {program.id}")
-        result = run_program(program, ledger, as_of)
-        report(f"storing {program.id}")
-        summaries.append(store_result(engine, result, backend))
+    with ExitStack() as scratch:
+        ledger = _store_ledger(engine, backend, scratch, report)
+        results = score_ledger(ledger, as_of, compiled, report)
+    report("storing the snapshots")
+    summaries = [store_result(engine, result, backend) for result in results]
+    if output is not None:
+        write_results(results, output)
     return summaries
 
+
+def score_lake(
+    folder: Path,
+    output: Path,
+    as_of: date | None = None,
+    programs: Sequence[CompiledProgram] | None = None,
+    *,
+    backend: str = "spark",
+    step: Callable[[str], None] | None = None,
+) -> list[ProgramResult]:
+    """Score a Parquet ledger folder (an export, or a lake in its layout) without the store."""
+    as_of = as_of or today()
+    compiled = list(programs) if programs is not None else active_programs()
+    report = step or (lambda _message: None)
+    missing = [n for n in backends.LEDGER_TABLES if not (folder / n).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is not a ledger folder: it has no {', '.join(missing)} sub-folder"
+        )
+    if backend == "spark":
+        report("starting Spark")
+        ledger = backends.spark_ledger(backends.spark_session(), folder)
+    elif backend == "duckdb":
+        ledger = backends.duckdb_parquet_ledger(folder)
+    else:
+        raise ValueError("a ledger folder is scored with --engine spark or --engine duckdb")
+    results = score_ledger(ledger, as_of, compiled, report)
+    report("writing results")
+    write_results(results, output)
+    return results
+
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("subject", pa.string()),
+        ("program", pa.string()),
+        ("policy_version", pa.string()),
+        ("as_of", pa.date32()),
+        ("status", pa.string()),
+        ("score", pa.int64()),
+        ("grade", pa.string()),
+        ("percentile", pa.float64()),
+    ]
+)
+
+
+def write_results(results: Sequence[ProgramResult], output: Path) -> None:
+    """Every program's scores in one Parquet file, written whole or not at all."""
+    parts = []
+    for result in results:
+        scores = result.scores
+        n = scores.num_rows
+        parts.append(
+            pa.table(
+                {
+                    "subject": scores.column("subject"),
+                    "program": pa.array([result.program.id] * n, pa.string()),
+                    "policy_version": pa.array([result.program.version] * n, pa.string()),
+                    "as_of": pa.array([result.as_of] * n, pa.date32()),
+                    "status": scores.column("status"),
+                    "score": scores.column("score").cast(pa.int64()),
+                    "grade": scores.column("grade"),
+                    "percentile": scores.column("percentile").cast(pa.float64()),
+                },
+                schema=RESULT_SCHEMA,
+            )
+        )
+    table = pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    pq.write_table(table, partial)
+    partial.replace(output)
+
+
+EXPORT_ROWS_PER_FILE = 5_000_000
 
 # Above this share of the population, rescoring some subjects is no cheaper than everyone.
 FULL_RUN_SHARE = 0.2
@@ -107,7 +220,7 @@ def rescore_subjects(
             ledger_tables = ledger_store.read_ledger_of(connection, members)
     if everyone:
         return score_all(engine, as_of, compiled, backend=backend)
-    ledger = load_ledger(connect(backend), ledger_tables)
+    ledger = backends.duckdb_ledger(ledger_tables)
     return [
         store_result(engine, run_program(program, ledger, as_of).only(wanted), backend)
         for program in compiled

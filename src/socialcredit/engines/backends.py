@@ -1,0 +1,143 @@
+"""Where the scoring definition runs: the store's own database, DuckDB, or Apache Spark.
+
+Each function returns a Ledger whose tables live on one Ibis backend; the definition in
+definition.py runs unchanged on all of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from socialcredit.engines.definition import Ledger
+from socialcredit.engines.run import connect, load_ledger
+
+ENGINES = ("db", "duckdb", "spark")
+LEDGER_TABLES = ("subjects", "records", "relations")
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here (its library is missing or the store cannot host it)."""
+
+
+def duckdb_ledger(tables: dict[str, pa.Table]) -> Ledger:
+    """The ledger's Arrow tables in a fresh in-process DuckDB."""
+    return load_ledger(connect("duckdb"), tables)
+
+
+def duckdb_parquet_ledger(folder: Path) -> Ledger:
+    """A Parquet ledger folder (one sub-folder per table), read by DuckDB where it lies."""
+    backend = ibis.duckdb.connect()
+    return Ledger(
+        **{name: backend.read_parquet(str(folder / name / "*.parquet")) for name in LEDGER_TABLES}
+    )
+
+
+def store_ledger(url: sa.URL) -> Ledger:
+    """The store's own tables, scored in place by its database (SQLite or PostgreSQL)."""
+    backend: Any
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise EngineUnavailable("the db engine needs a SQLite file, not an in-memory store")
+        backend = ibis.sqlite.connect(url.database)
+    elif url.get_backend_name() == "postgresql":
+        backend = ibis.postgres.connect(
+            host=url.host or "localhost",
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+        )
+    else:
+        raise EngineUnavailable(f"the db engine does not run on {url.get_backend_name()}")
+    return Ledger(**{name: backend.table(name) for name in LEDGER_TABLES})
+
+
+def spark_session(master: str | None = None, shuffle_partitions: int | None = None) -> Any:
+    """A Spark session: SPARK_REMOTE / the given master, else local mode on every core.
+
+    Times are read and written in UTC so day numbers match the other engines.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise EngineUnavailable(
+            "the spark engine needs PySpark: pip install 'socialcredit[spark]'"
+        ) from exc
+    builder = SparkSession.builder.appName("socialcredit")
+    if not os.environ.get("SPARK_REMOTE"):
+        builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
+    cores = os.cpu_count() or 2
+    builder = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 4 * cores))
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _spark_constant(session: Any, backend: Any) -> Callable[[pa.Table], ir.Table]:
+    """Small constant tables as temporary views (Ibis's in-memory tables do not reach Spark)."""
+    counter = itertools.count()
+
+    def constant(table: pa.Table) -> ir.Table:
+        name = f"socialcredit_constant_{os.getpid()}_{next(counter)}"
+        session.createDataFrame(table).createOrReplaceTempView(name)
+        return backend.table(name)
+
+    return constant
+
+
+def _spark_materialise(session: Any, backend: Any) -> Callable[[ir.Table], ir.Table]:
+    """Compute an intermediate result now and cut its lineage (a local checkpoint), so the
+    next stage's plan starts from it instead of repeating every stage before."""
+    counter = itertools.count()
+
+    def materialise(table: ir.Table) -> ir.Table:
+        name = f"socialcredit_stage_{os.getpid()}_{next(counter)}"
+        frame = session.sql(backend.compile(table)).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+        return backend.table(name)
+
+    return materialise
+
+
+def spark_ledger(session: Any, folder: Path) -> Ledger:
+    """A Parquet ledger folder (or a lake in the same layout) read by Spark."""
+    backend = ibis.pyspark.connect(session)
+    tables = {name: backend.read_parquet(str(folder / name)) for name in LEDGER_TABLES}
+    return Ledger(
+        **tables,
+        constant=_spark_constant(session, backend),
+        materialise=_spark_materialise(session, backend),
+    )
+
+
+def write_parquet_ledger(
+    tables: dict[str, pa.Table], folder: Path, rows_per_file: int
+) -> list[Path]:
+    """Write ledger tables as Parquet, one sub-folder per table, files of at most N rows."""
+    written = []
+    for name in LEDGER_TABLES:
+        target = folder / name
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob("*.parquet"):
+            old.unlink()
+        table = tables[name]
+        for part, start in enumerate(range(0, max(table.num_rows, 1), rows_per_file)):
+            path = target / f"part-{part:05d}.parquet"
+            pq.write_table(table.slice(start, rows_per_file), path)
+            written.append(path)
+    return written

@@ -1,0 +1,151 @@
+"""One scoring definition on every engine: the store's database (SQLite, PostgreSQL), DuckDB
+and Spark give identical scores, grades, percentiles, contributions and reasons."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from factories import new_store
+from socialcredit.cli import app
+from socialcredit.engines import backends
+from socialcredit.engines.run import ProgramResult, run_program
+from socialcredit.services.export import export_ledger
+from socialcredit.services.ingest import ingest_tables
+from socialcredit.services.scoring import active_programs
+from socialcredit.store.ledger import read_ledger
+from socialcredit.synth.city import generate_city
+
+AS_OF = date(2026, 6, 1)
+OUTPUTS = {
+    "scores": ["subject"],
+    "contributions": ["subject", "rule"],
+    "contribution_records": ["subject", "rule", "record_id"],
+    "reasons": ["subject", "rank"],
+}
+
+
+def canonical(result: ProgramResult) -> dict[str, list[dict]]:
+    """Every output, sorted, so engines that order rows differently compare equal."""
+    return {
+        name: getattr(result, name).sort_by([(k, "ascending") for k in keys]).to_pylist()
+        for name, keys in OUTPUTS.items()
+    }
+
+
+def run_all(ledger: backends.Ledger) -> dict[str, dict[str, list[dict]]]:
+    return {p.id: canonical(run_program(p, ledger, AS_OF)) for p in active_programs()}
+
+
+@pytest.fixture(scope="module")
+def city():
+    return generate_city(150, seed=5, as_of=AS_OF)
+
+
+def fill(engine: sa.Engine, city) -> None:
+    ingest_tables(
+        engine,
+        furnishers=city.furnishers,
+        registry=city.registry,
+        relations=city.relations,
+        records=list(city.records.values()),
+        now=datetime(2026, 6, 1),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path, store_backend: str, city) -> sa.Engine:
+    engine = new_store(tmp_path)
+    fill(engine, city)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def reference(city, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """DuckDB over the SQLite store's ledger: the results every engine must reproduce."""
+    engine = new_store(tmp_path_factory.mktemp("reference"))
+    fill(engine, city)
+    with engine.connect() as connection:
+        results = run_all(backends.duckdb_ledger(read_ledger(connection)))
+    assert results["sesame"]["scores"] and results["rongcheng"]["reasons"]
+    assert any(c["rule"] == "relationships" for c in results["sesame"]["contributions"])
+    return results
+
+
+def test_the_stores_own_database_matches_duckdb(store: sa.Engine, reference: dict) -> None:
+    assert run_all(backends.store_ledger(store.url)) == reference
+
+
+def test_duckdb_over_an_exported_folder_matches(
+    store: sa.Engine, reference: dict, tmp_path: Path
+) -> None:
+    counts = export_ledger(store, tmp_path / "lake", rows_per_file=1000)
+    assert counts["records"] > 1000  # several files per table
+    assert len(list((tmp_path / "lake" / "records").glob("*.parquet"))) > 1
+    assert run_all(backends.duckdb_parquet_ledger(tmp_path / "lake")) == reference
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = backends.spark_session("local[2]", shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+def test_spark_matches_duckdb(spark, reference: dict, city, tmp_path: Path) -> None:
+    engine = new_store(tmp_path)
+    fill(engine, city)
+    export_ledger(engine, tmp_path / "lake")
+    assert run_all(backends.spark_ledger(spark, tmp_path / "lake")) == reference
+
+
+def test_score_with_each_engine_from_the_cli(store: sa.Engine, tmp_path: Path) -> None:
+    url = store.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    outputs = {}
+    for engine in ("duckdb", "db"):
+        out = tmp_path / f"{engine}.parquet"
+        result = runner.invoke(
+            app, ["score", "--engine", engine, "--as-of", "2026-06-01", "--output", str(out),
+                  "--db", url],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs[engine] = pq.read_table(out)
+    columns = {"subject", "program", "policy_version", "as_of", "score", "grade", "percentile"}
+    assert columns <= set(outputs["duckdb"].column_names)
+    key = [("program", "ascending"), ("subject", "ascending")]
+    assert outputs["duckdb"].sort_by(key).equals(outputs["db"].sort_by(key))
+    with store.connect() as connection:
+        engines = connection.execute(sa.text("select engine from score_runs")).scalars().all()
+    assert sorted(engines) == ["db", "db", "duckdb", "duckdb"]
+
+
+def test_a_ledger_folder_is_scored_without_the_store(store: sa.Engine, tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = store.url.render_as_string(hide_password=False)
+    exported = runner.invoke(app, ["export", str(tmp_path / "lake"), "--db", url])
+    assert exported.exit_code == 0, exported.output
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app, ["score", "--engine", "duckdb", "--ledger", str(tmp_path / "lake"), "--output",
+              str(out), "--as-of", "2026-06-01", "--db", "sqlite:///nowhere/at/all.db"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert set(table.column("program").to_pylist()) == {"sesame", "rongcheng"}
+    assert table.schema.field("as_of").type == pa.date32()
+    missing = runner.invoke(app, ["score", "--ledger", str(tmp_path), "--output", str(out)])
+    assert missing.exit_code == 1 and "not a ledger folder" in missing.output
+    no_output = runner.invoke(app, ["score", "--ledger", str(tmp_path / "lake")])
+    assert no_output.exit_code == 1 and "--output" in no_output.output
+
+
+def test_results_are_json_safe_for_show(reference: dict) -> None:
+    json.dumps(reference)

@@ -79,3 +79,15 @@ def test_uscc_check_character_validates_and_any_other_fails(prefix: str) -> None
     wrong = next(c for c in USCC_ALPHABET if c != uscc_check(prefix))
     with pytest.raises(InvalidIdentifier):
         identify(prefix + wrong)
+
+
+def test_a_new_identifier_scheme_plugs_in_without_touching_the_core() -> None:
+    from socialcredit.domain.identifiers import Scheme, register_scheme
+
+    def validate(value: str) -> str | None:
+        return None if value[3:].isdigit() else "test IDs end in digits"
+
+    register_scheme(Scheme("test_id", PERSON, lambda v: v.startswith("TST"), validate))
+    assert identify("tst123456") == ("TST123456", PERSON)
+    with pytest.raises(InvalidIdentifier, match="end in digits"):
+        identify("TST12A")

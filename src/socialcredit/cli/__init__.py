@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import subject_report
+from socialcredit.cli.service import principal_app, serve
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
@@ -29,6 +31,7 @@ policy_app = typer.Typer(help="Check scoring programs.", no_args_is_help=True)
 furnisher_app = typer.Typer(help="Register data furnishers.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(furnisher_app, name="furnisher")
+app.add_typer(principal_app, name="principal")
 
 console = Console()
 errors = Console(stderr=True)
@@ -162,10 +165,37 @@ def ingest(
         console.print(f"rejected rows, with line numbers and reasons: {summary.reject_file}")
 
 
+class ScoringEngine(StrEnum):
+    """Where a full rescoring runs."""
+
+    db = "db"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @app.command()
 def score(
     as_of: Annotated[
         str | None, typer.Option(help="Score as of this date (default today).")
+    ] = None,
+    engine_: Annotated[
+        ScoringEngine,
+        typer.Option(
+            "--engine",
+            help="db: in the store's own database; duckdb: in process (default); "
+            "spark: Apache Spark (local mode, or SPARK_MASTER / SPARK_REMOTE).",
+        ),
+    ] = ScoringEngine.duckdb,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Also write the scores to this Parquet file."),
+    ] = None,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score this Parquet ledger folder (from `export`, or a lake in its layout) "
+            "instead of the store; needs --output."
+        ),
     ] = None,
     program: Annotated[
         list[Path] | None, typer.Option(help="Program file to score with (repeatable).")
@@ -173,20 +203,72 @@ def score(
     db: Db = None,
 ) -> None:
     """Score every subject under every active program and store the snapshots."""
-    from socialcredit.services.scoring import active_programs, score_all
+    from socialcredit.engines.backends import EngineUnavailable
+    from socialcredit.services.scoring import active_programs, score_all, score_lake
 
-    engine = ready_store(db)
     try:
         compiled = active_programs([load_program(p) for p in program] if program else None)
     except PolicyError as exc:
         raise fail(str(exc)) from None
-    with steps(console) as step:
-        summaries = score_all(engine, parse_day(as_of), compiled, step=step)
+    day = parse_day(as_of)
+    if ledger is not None:
+        if output is None:
+            raise fail("--ledger needs --output: the scores of a ledger folder go to Parquet")
+        try:
+            with steps(console) as step:
+                results = score_lake(
+                    ledger, output, day, compiled, backend=engine_.value, step=step
+                )
+        except (FileNotFoundError, ValueError, EngineUnavailable) as exc:
+            raise fail(str(exc)) from None
+        for r in results:
+            console.print(
+                f"{r.program.id} ({r.program.version}) as of {r.as_of}: "
+                f"{r.scores.num_rows:,} subjects"
+            )
+        console.print(f"scores written to {output}")
+        return
+    store = ready_store(db)
+    try:
+        with steps(console) as step:
+            summaries = score_all(
+                store, day, compiled, backend=engine_.value, step=step, output=output
+            )
+    except EngineUnavailable as exc:
+        raise fail(str(exc)) from None
     for s in summaries:
         console.print(
             f"{s.program} ({s.policy_version}) as of {s.as_of}: {s.scored:,} of "
             f"{s.subjects:,} subjects scored, run {s.run_id}"
         )
+    if output is not None:
+        console.print(f"scores also written to {output}")
+
+
+class ExportFormat(StrEnum):
+    """Formats the ledger can be exported in."""
+
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the ledger to.")],
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", help="Only parquet, the form Spark reads.")
+    ] = ExportFormat.parquet,
+    rows_per_file: Annotated[
+        int, typer.Option(min=1, help="At most this many rows in one Parquet file.")
+    ] = 5_000_000,
+    db: Db = None,
+) -> None:
+    """Export the ledger (subjects, records, relations) as Parquet, one folder per table."""
+    from socialcredit.services.export import export_ledger
+
+    with steps(console) as step:
+        counts = export_ledger(ready_store(db), folder, rows_per_file, step=step)
+    for name, n in counts.items():
+        console.print(f"{name}: {n:,} rows in {folder / name}")
 
 
 @app.command("subjects")
@@ -264,6 +346,9 @@ def demo(
     from socialcredit.cli.demo import run_demo
 
     run_demo(console, subjects=subjects, seed=seed, url=db)
+
+
+app.command()(serve)
 
 
 def main() -> None:

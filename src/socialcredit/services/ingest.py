@@ -45,11 +45,13 @@ __all__ = [
     "BadLine",
     "FileSummary",
     "IngestSummary",
+    "RowsResult",
     "UnreadableFile",
     "count_rows",
     "detect_kind",
     "file_format",
     "ingest_files",
+    "ingest_rows",
     "ingest_tables",
     "kind_of_columns",
     "read_rows",
@@ -686,3 +688,68 @@ def ingest_tables(
         run.rejects.close()
         raise
     return run.summary(run.rejects.close())
+
+
+@dataclass(frozen=True)
+class RowsResult:
+    """What ingesting rows contributed, and each rejected row's line and reason, in order."""
+
+    summary: FileSummary
+    rejects: list[dict[str, Any]]
+
+
+class _MemoryRejects(_Rejects):
+    """Rejects kept in memory (line and reason), for callers that answer with them."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, source: str, line: int, reason: str, row: Any) -> None:
+        self.entries.append({"line": line, "reason": reason})
+
+    def mark(self) -> int:
+        return len(self.entries)
+
+    def rollback(self, mark: int) -> None:
+        del self.entries[mark:]
+
+    def close(self) -> str | None:
+        return None
+
+
+def _row_batches(rows: Iterable[tuple[int, Row | BadLine]], size: int) -> Iterator[Batch]:
+    lines: list[int] = []
+    batch: list[Row | BadLine] = []
+    for line, row in rows:
+        lines.append(line)
+        batch.append(row)
+        if len(batch) >= size:
+            yield lines, batch
+            lines, batch = [], []
+    if batch:
+        yield lines, batch
+
+
+def ingest_rows(
+    engine: sa.Engine,
+    kind: str,
+    rows: Iterable[tuple[int, Row | BadLine]],
+    source: str = "<rows>",
+    *,
+    now: datetime | None = None,
+    catalogue: Catalogue | None = None,
+) -> RowsResult:
+    """Ingest rows already read, as (line number, row dict or BadLine), exactly as a file's
+    rows are ingested: the same validation and append loop, in one transaction. Rejected rows
+    come back with their line and reason instead of going to a reject file."""
+    rejects = _MemoryRejects()
+    run = _Run(
+        engine=engine,
+        catalogue=catalogue or shipped_catalogue(),
+        now=_naive_utc(now),
+        rejects=rejects,
+        progress=None,
+    )
+    summary = _ingest_source(run, source, kind, _row_batches(rows, BATCH_ROWS))
+    return RowsResult(summary, rejects.entries)

@@ -113,3 +113,56 @@ scores = sa.Table(
 )
 sa.Index("ix_scores_subject_program", scores.c.subject, scores.c.program, scores.c.run_id)
 sa.Index("ix_scores_run", scores.c.run_id)
+
+# Callers of the HTTP service. Keys are never stored, only their SHA-256; a principal is never
+# deleted, only revoked, so the access log can always name who read what.
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(32)),
+    sa.Column("furnisher", sa.String(64)),
+    sa.Column("kinds", sa.Text),  # comma-separated record kinds; NULL: all its type may send
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.UniqueConstraint("key_hash", name="uq_principals_key_hash"),
+)
+
+# A subject's consent for one relying party, one purpose, some scopes, until an expiry.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("relying_party", sa.String(40), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),  # comma-separated
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("granted_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.UniqueConstraint("token_hash", name="uq_consents_token_hash"),
+)
+sa.Index("ix_consents_subject", consents.c.subject)
+sa.Index("ix_consents_relying_party", consents.c.relying_party)
+
+# Every read of a subject's file: append-only; triggers refuse UPDATE and DELETE.
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("principal", sa.String(40), nullable=False),
+    sa.Column("principal_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("purpose", sa.String(32)),
+    sa.Column("what", sa.String(32), nullable=False),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("consent", sa.String(40)),
+    sa.Column("returned", sa.Text, nullable=False),  # JSON: a summary of what was served
+)
+sa.Index("ix_access_log_subject", access_log.c.subject, access_log.c.id)

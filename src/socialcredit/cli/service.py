@@ -1,0 +1,194 @@
+"""`socialcredit serve` and `socialcredit principal ...`: run the HTTP API and manage who may
+call it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from socialcredit.domain.principals import ROLES
+from socialcredit.store import database
+
+principal_app = typer.Typer(
+    help="Manage the principals (API keys) of the HTTP service.", no_args_is_help=True
+)
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar=database.URL_VARIABLE,
+        help="Store URL (sqlite:///FILE or postgresql://...). Default: socialcredit.db here.",
+        show_envvar=True,
+    ),
+]
+
+
+@principal_app.command("add")
+def principal_add(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Display name; for a furnisher, the id of a registered furnisher "
+            "(socialcredit furnisher add)."
+        ),
+    ],
+    subject: Annotated[
+        str | None,
+        typer.Option(help="For role subject: the resident ID or USCC the key is bound to."),
+    ] = None,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            help="For role furnisher: comma-separated record kinds the key may send "
+            "(default: all its furnisher type may send)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: id, role, key.")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Create a principal and print its key. The key is shown only this once; only its hash
+    is stored."""
+    from socialcredit.cli import console, fail, ready_store
+    from socialcredit.services.errors import InvalidRequest
+    from socialcredit.services.principals import create_principal
+
+    engine = ready_store(db)
+    try:
+        created = create_principal(
+            engine,
+            role,
+            name,
+            subject=subject,
+            kinds=kinds.split(",") if kinds else None,
+        )
+    except InvalidRequest as exc:
+        raise fail(str(exc)) from None
+    p = created.principal
+    if as_json:
+        print(json.dumps({"id": p.id, "role": p.role.value, "key": created.key}))
+        return
+    bound = f", subject {p.subject}" if p.subject else ""
+    if p.kinds:
+        bound += f", kinds {', '.join(p.kinds)}"
+    console.print(f"principal {p.id} ({p.role.value}, {p.name}{bound}) created", highlight=False)
+    console.print(f"key: {created.key}", highlight=False, soft_wrap=True)
+    console.print("Store the key now: it is shown only once.")
+
+
+@principal_app.command("list")
+def principal_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+    db: Db = None,
+) -> None:
+    """List principals (never their keys)."""
+    from socialcredit.cli import console, ready_store
+    from socialcredit.services.pages import MAX_LIMIT, PageRequest
+    from socialcredit.services.principals import list_principals
+
+    engine = ready_store(db)
+    everyone = []
+    cursor: str | None = None
+    while True:
+        page, cursor = list_principals(engine, PageRequest(cursor, MAX_LIMIT))
+        everyone.extend(page)
+        if cursor is None:
+            break
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": p.id,
+                        "role": p.role.value,
+                        "name": p.name,
+                        "subject": p.subject,
+                        "furnisher": p.furnisher,
+                        "kinds": list(p.kinds),
+                        "created_at": p.created_at.isoformat() + "Z",
+                        "revoked_at": None
+                        if p.revoked_at is None
+                        else p.revoked_at.isoformat() + "Z",
+                    }
+                    for p in everyone
+                ]
+            )
+        )
+        return
+    for p in everyone:
+        extra = p.subject or ", ".join(p.kinds) or ""
+        state = "revoked" if p.revoked_at else "active"
+        console.print(f"{p.id}  {p.role.value:<13} {state:<8} {p.name}  {extra}", highlight=False)
+
+
+@principal_app.command("revoke")
+def principal_revoke(
+    principal_id: Annotated[str, typer.Argument(help="The principal's id (p_...).")],
+    db: Db = None,
+) -> None:
+    """Revoke a principal: its key stops working at once."""
+    from socialcredit.cli import console, fail, ready_store
+    from socialcredit.services.errors import NotFound
+    from socialcredit.services.principals import revoke_principal
+
+    try:
+        revoke_principal(ready_store(db), principal_id)
+    except NotFound as exc:
+        raise fail(str(exc)) from None
+    console.print(f"principal {principal_id} revoked", highlight=False)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    rate_limit: Annotated[
+        float,
+        typer.Option(min=0, help="Requests a second each key may make (0: no limit)."),
+    ] = 100.0,
+    burst: Annotated[
+        int, typer.Option(min=1, help="Requests a key may make at once before the rate applies.")
+    ] = 200,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Requests that may use the store at once (each holds a connection)."
+        ),
+    ] = 4,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error. Logs are JSON lines on stderr.")
+    ] = "info",
+    db: Db = None,
+) -> None:
+    """Serve the HTTP API (docs/api.md) over the store until interrupted."""
+    from socialcredit.cli import fail, ready_store
+
+    level = log_level.lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise fail("--log-level must be debug, info, warning or error")
+    engine = ready_store(db)
+
+    import uvicorn
+
+    from socialcredit.api import ApiSettings, create_app
+    from socialcredit.api.logs import configure
+
+    configure(level)
+    # Hand the interpreter lock over sooner than every 5 ms: the event loop answers between
+    # store calls instead of queueing behind a busy worker thread.
+    sys.setswitchinterval(0.0005)
+    app = create_app(engine, ApiSettings(rate=rate_limit, burst=burst, threads=threads))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=level,
+        access_log=False,
+        server_header=False,
+    )

@@ -1,0 +1,215 @@
+"""Reading a subject's file on behalf of a principal: who may read what, the relying party's
+consent, and the access log entry, committed before the answer leaves.
+
+Parts: `scores` (exactly what `socialcredit show --json` prints), `history` (every snapshot),
+`records`, `relations`, and `access-log` (the subject's own only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.consents import PURPOSES
+from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.principals import (
+    SUBJECT_PARTS,
+    NotAllowed,
+    Principal,
+    Role,
+    reading_refusal,
+)
+from socialcredit.services.consents import check_consent
+from socialcredit.services.errors import InvalidRequest
+from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.principals import utc_now
+from socialcredit.services.subjects import SubjectNotFound, latest_scores
+from socialcredit.services.submissions import record_json
+from socialcredit.store import access, files
+from socialcredit.store.writers import one_writer
+
+Reader = Callable[[sa.Connection, str, str, PageRequest], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def _int_key(part: str, page: PageRequest) -> int | None:
+    key = decode_cursor(part, page.cursor)
+    if key is not None and not isinstance(key, int):
+        raise InvalidRequest("the cursor is not one this list handed out")
+    return key
+
+
+def _scores(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    scores = latest_scores(connection, subject)
+    body = {"subject": subject, "kind": kind, "scores": scores}
+    summary = {
+        "programs": [
+            {
+                "program": s["program"],
+                "policy_version": s["policy_version"],
+                "status": s["status"],
+                "score": s["score"],
+                "grade": s["grade"],
+            }
+            for s in scores
+        ]
+    }
+    return body, summary
+
+
+def _history(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    rows = files.score_history(connection, subject, _int_key("history", page), page.limit + 1)
+    cursor = next_cursor("history", rows, page.limit, "id")
+    items = [
+        {
+            **row,
+            "as_of": row["as_of"].date().isoformat(),
+            "computed_at": _stamp(row["computed_at"]),
+        }
+        for row in rows
+    ]
+    body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
+    return body, {"items": len(items), "snapshot_ids": [i["id"] for i in items]}
+
+
+def _records(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    rows = files.subject_records(connection, subject, _int_key("records", page), page.limit + 1)
+    cursor = next_cursor("records", rows, page.limit, "id")
+    items = [record_json(r) for r in rows]
+    body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
+    return body, {"items": len(items), "record_ids": [i["id"] for i in items]}
+
+
+def _relations(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    key = _int_key("relations", page)
+    rows = files.subject_relations(connection, subject, key, page.limit + 1)
+    cursor = next_cursor("relations", rows, page.limit, "id")
+    items = [
+        {
+            **row,
+            "confirmed": bool(row["confirmed"]),
+            "start": _stamp(row["start"]),
+            "end": _stamp(row["end"]),
+            "received_at": _stamp(row["received_at"]),
+        }
+        for row in rows
+    ]
+    body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
+    return body, {"items": len(items), "relation_ids": [i["id"] for i in items]}
+
+
+def _access_log(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    key = _int_key("access-log", page)
+    rows = access.access_entries(connection, subject, key, page.limit + 1)
+    cursor = next_cursor("access-log", rows, page.limit, "id")
+    items = [
+        {
+            "id": row["id"],
+            "at": _stamp(row["at"]),
+            "principal": row["principal"],
+            "principal_name": row["principal_name"],
+            "role": row["role"],
+            "purpose": row["purpose"],
+            "what": row["what"],
+            "endpoint": row["endpoint"],
+            "consent": row["consent"],
+            "returned": row["returned"],
+        }
+        for row in rows
+    ]
+    body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
+    return body, {"items": len(items)}
+
+
+READERS: dict[str, Reader] = {
+    "scores": _scores,
+    "history": _history,
+    "records": _records,
+    "relations": _relations,
+    "access-log": _access_log,
+}
+
+
+def read_subject(
+    engine: sa.Engine,
+    principal: Principal,
+    subject: str,
+    part: str,
+    *,
+    endpoint: str,
+    purpose: str | None = None,
+    consent_token: str | None = None,
+    page: PageRequest | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Read one part of a subject's file as `principal`, and log the read where the subject
+    sees it. Raises NotAllowed, ConsentRefused, InvalidRequest or SubjectNotFound."""
+    if part not in SUBJECT_PARTS:
+        raise InvalidRequest(f"unknown part {part!r}; parts: {', '.join(SUBJECT_PARTS)}")
+    if principal.role not in (Role.SUBJECT, Role.RELYING_PARTY):
+        refusal = reading_refusal(principal, subject, part)
+        assert refusal is not None
+        raise NotAllowed(refusal)
+    try:
+        subject_id, subject_kind = identify(subject)
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"not a subject id: {exc}") from None
+    refusal = reading_refusal(principal, subject_id, part)
+    if refusal:
+        raise NotAllowed(refusal)
+    if purpose is not None and purpose not in PURPOSES:
+        raise InvalidRequest(f"unknown purpose {purpose!r}; purposes: {', '.join(PURPOSES)}")
+    now = now or utc_now()
+    page = page or PageRequest()
+    with engine.connect() as connection:
+        consent = None
+        if principal.role is Role.RELYING_PARTY:
+            consent = check_consent(
+                connection,
+                principal,
+                consent_token,
+                subject=subject_id,
+                purpose=purpose,
+                scope=part,
+                now=now,
+            )
+        kind = files.subject_kind(connection, subject_id)
+        if kind is None:
+            if part != "access-log":
+                raise SubjectNotFound(f"no subject {subject_id} in the store")
+            kind = subject_kind
+        body, summary = READERS[part](connection, subject_id, kind, page)
+    # The read is logged (and committed) before anything of it is returned.
+    with one_writer(engine), engine.begin() as connection:
+        access.append_access(
+            connection,
+            {
+                "at": now,
+                "subject": subject_id,
+                "principal": principal.id,
+                "principal_name": principal.name,
+                "role": principal.role.value,
+                "purpose": purpose,
+                "what": part,
+                "endpoint": endpoint,
+                "consent": None if consent is None else consent.id,
+                "returned": summary,
+            },
+        )
+    return body

@@ -1,0 +1,221 @@
+"""Records sent by a furnisher's key: read the request body (one JSON record, or NDJSON),
+check what this key may send, ingest through the same validation loop as files, and rescore
+the affected subjects before answering (read-your-writes)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.identifiers import identify
+from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
+from socialcredit.services.errors import InvalidRequest
+from socialcredit.services.ingest import BadLine, ingest_rows
+from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.scoring import rescore_subjects
+from socialcredit.store import files
+
+MAX_RECORDS = 100_000
+"""Records one request may carry."""
+
+JSON_TYPES = ("application/json",)
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+Row = dict[str, Any]
+
+
+class UnreadableBody(InvalidRequest):
+    """A body that cannot be read as records at all; nothing from it was stored."""
+
+
+class TooManyRecords(InvalidRequest):
+    """More records than one request may carry; nothing from it was stored."""
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A body in a format other than JSON or NDJSON."""
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
+    """The records of a request body as (line, row); a line that is no JSON object is a
+    BadLine. Raises UnreadableBody, TooManyRecords or UnsupportedMediaType."""
+    media_type = media_type.split(";", 1)[0].strip().lower()
+    if media_type in JSON_TYPES:
+        try:
+            value = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UnreadableBody(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise UnreadableBody(
+                f"the body is {_json_type(value)}, not a JSON object: send one record as a "
+                "JSON object, or many as NDJSON (Content-Type: application/x-ndjson)"
+            )
+        return [(1, value)]
+    if media_type not in NDJSON_TYPES:
+        accepted = ", ".join((*JSON_TYPES, *NDJSON_TYPES))
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {media_type or '(none)'!r}; use {accepted}"
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableBody(f"the body is not UTF-8 text: {exc.reason}") from None
+    rows: list[tuple[int, Row | BadLine]] = []
+    objects = 0
+    loads = json.loads
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line or line.isspace():
+            continue
+        if len(rows) == MAX_RECORDS:
+            raise TooManyRecords(f"at most {MAX_RECORDS:,} records per request")
+        try:
+            value = loads(line)
+        except ValueError as exc:
+            reason = getattr(exc, "msg", None) or str(exc)
+            rows.append((number, BadLine(f"line is not valid JSON: {reason}", line[:10_000])))
+            continue
+        if type(value) is dict:
+            objects += 1
+            rows.append((number, value))
+        else:
+            reason = f"line is not a JSON object but {_json_type(value)}"
+            rows.append((number, BadLine(reason, value)))
+    if not rows:
+        raise UnreadableBody("the body holds no records")
+    if not objects:
+        raise UnreadableBody("no line of the body is a JSON object: is it NDJSON?")
+    return rows
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one request contributed, each rejected row's line and reason, and the rescoring."""
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    rejects: list[dict[str, Any]]
+    rescored_subjects: int = 0
+    rescoring_seconds: float = 0.0
+    programs: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rows": self.accepted + self.duplicates + self.rejected,
+            "rejects": self.rejects,
+            "rescored": {"subjects": self.rescored_subjects, "programs": self.programs},
+        }
+
+
+def _checked(principal: Principal, row: Row | BadLine) -> Row | BadLine:
+    """A row with the principal's furnisher filled in, or a BadLine saying why this key may
+    not send it."""
+    if type(row) is BadLine:
+        return row
+    assert isinstance(row, dict)
+    furnisher = row.get("furnisher")
+    if isinstance(furnisher, str):
+        furnisher = furnisher.strip()
+    if furnisher is None or furnisher == "":
+        row = {**row, "furnisher": principal.furnisher}
+    elif furnisher != principal.furnisher:
+        return BadLine(
+            f"field 'furnisher' is {furnisher!r}, but this key sends for {principal.furnisher!r}",
+            row,
+        )
+    refusal = kind_refusal(principal, row.get("kind"))
+    if refusal:
+        return BadLine(refusal, row)
+    return row
+
+
+def submit_records(
+    engine: sa.Engine,
+    principal: Principal,
+    rows: list[tuple[int, Row | BadLine]],
+    *,
+    now: datetime | None = None,
+    rescore: Callable[[sa.Engine, list[str]], list[str]] | None = None,
+) -> Submission:
+    """Ingest a furnisher's records in one transaction, then rescore the subjects of the rows
+    taken (when any record was new), so that the next read shows the new scores."""
+    require_role(principal, Role.FURNISHER)
+    checked = [(line, _checked(principal, row)) for line, row in rows]
+    result = ingest_rows(engine, "records", checked, "<request>", now=now)
+    summary = result.summary
+    rejected_lines = {entry["line"] for entry in result.rejects}
+    subjects: set[str] = set()
+    if summary.accepted:
+        for line, row in checked:
+            if type(row) is dict and line not in rejected_lines:
+                subjects.add(identify(row["subject"])[0])
+    programs: list[str] = []
+    seconds = 0.0
+    if subjects:
+        start = time.perf_counter()
+        programs = (rescore or _rescore)(engine, sorted(subjects))
+        seconds = time.perf_counter() - start
+    return Submission(
+        accepted=summary.accepted,
+        duplicates=summary.duplicates,
+        rejected=summary.rejected,
+        rejects=result.rejects,
+        rescored_subjects=len(subjects),
+        rescoring_seconds=seconds,
+        programs=programs,
+    )
+
+
+def _rescore(engine: sa.Engine, subjects: list[str]) -> list[str]:
+    return [run.program for run in rescore_subjects(engine, subjects)]
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def record_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as the API shows it (times as ISO 8601 UTC)."""
+    return {
+        **row,
+        "occurred_at": _stamp(row["occurred_at"]),
+        "received_at": _stamp(row["received_at"]),
+    }
+
+
+def list_submissions(
+    engine: sa.Engine, principal: Principal, furnisher: str, page: PageRequest
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A furnisher's own records in ledger order (`furnisher` is "me" or its own id)."""
+    require_role(principal, Role.FURNISHER)
+    assert principal.furnisher is not None
+    if furnisher not in ("me", principal.furnisher):
+        raise NotAllowed("a furnisher may read only its own submissions (furnisher=me)")
+    after = decode_cursor("submissions", page.cursor)
+    if after is not None and not isinstance(after, int):
+        raise InvalidRequest("the cursor is not one this list handed out")
+    with engine.connect() as connection:
+        rows = files.furnisher_records(connection, principal.furnisher, after, page.limit + 1)
+    cursor = next_cursor("submissions", rows, page.limit, "id")
+    return [record_json(r) for r in rows], cursor

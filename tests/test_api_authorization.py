@@ -1,0 +1,174 @@
+"""Who may call what: every role x every endpoint x own / another subject, with the exact status,
+on both store backends; and every /v1 endpoint refuses a call without a valid key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import factories
+from service_world import ROLES, A, B, World, loans, utc_now, world
+from socialcredit.services.consents import grant_consent
+from socialcredit.services.principals import authenticate, create_principal
+
+Call = Callable[[World, dict[str, str], str], Any]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def matrix_world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    factories.use_backend(request.param, server)
+    try:
+        engine = factories.new_store(tmp_path_factory.mktemp("matrix"))
+    finally:
+        factories.use_backend("sqlite", None)
+    with world(engine) as built:
+        yield built
+    engine.dispose()
+
+
+def _subject_read(part: str) -> Call:
+    def call(w: World, headers: dict[str, str], target: str) -> Any:
+        subject = A if target == "own" else B
+        params = {} if part == "access-log" else {"purpose": "travel_booking"}
+        headers = {**headers, "X-Consent": w.consent_token}
+        return w.client.get(f"/v1/subjects/{subject}/{part}", params=params, headers=headers)
+
+    return call
+
+
+def _post_records(w: World, headers: dict[str, str], target: str) -> Any:
+    row = loans(A, "a")[0]  # already stored: a duplicate, so no rescoring
+    return w.client.post("/v1/records", headers=headers, json=row)
+
+
+def _get_records(w: World, headers: dict[str, str], target: str) -> Any:
+    furnisher = "me" if target == "own" else "court-a"
+    return w.client.get("/v1/records", params={"furnisher": furnisher}, headers=headers)
+
+
+def _post_consent(w: World, headers: dict[str, str], target: str) -> Any:
+    body = {
+        "relying_party": w.ids["relying_party"],
+        "purpose": "tenancy",
+        "scope": ["scores"],
+        "expires_at": (utc_now() + timedelta(days=1)).isoformat() + "Z",
+    }
+    return w.client.post("/v1/consents", headers=headers, json=body)
+
+
+def _get_consents(w: World, headers: dict[str, str], target: str) -> Any:
+    return w.client.get("/v1/consents", headers=headers)
+
+
+def _delete_consent(w: World, headers: dict[str, str], target: str) -> Any:
+    owner = "subject" if target == "own" else "subject_b"
+    principal = authenticate(w.engine, w.keys[owner])
+    assert principal is not None
+    granted = grant_consent(
+        w.engine,
+        principal,
+        relying_party=w.ids["relying_party"],
+        purpose="insurance",
+        scopes=["scores"],
+        expires_at=utc_now() + timedelta(days=1),
+    )
+    return w.client.delete(f"/v1/consents/{granted.consent.id}", headers=headers)
+
+
+def _me(w: World, headers: dict[str, str], target: str) -> Any:
+    return w.client.get("/v1/me", headers=headers)
+
+
+def _post_principal(w: World, headers: dict[str, str], target: str) -> Any:
+    return w.client.post(
+        "/v1/principals", headers=headers, json={"role": "adjudicator", "name": "J2"}
+    )
+
+
+def _get_principals(w: World, headers: dict[str, str], target: str) -> Any:
+    return w.client.get("/v1/principals", headers=headers)
+
+
+def _delete_principal(w: World, headers: dict[str, str], target: str) -> Any:
+    victim = create_principal(w.engine, "adjudicator", "temporary").principal.id
+    return w.client.delete(f"/v1/principals/{victim}", headers=headers)
+
+
+# endpoint: (call, {target: {role: status}}); a role not named gets 403.
+MATRIX: dict[str, tuple[Call, dict[str, dict[str, int]]]] = {
+    "GET /v1/me": (_me, {"own": dict.fromkeys(ROLES, 200)}),
+    "POST /v1/records": (_post_records, {"own": {"furnisher": 200}}),
+    "GET /v1/records": (_get_records, {"own": {"furnisher": 200}, "other": {}}),
+    "POST /v1/consents": (_post_consent, {"own": {"subject": 201}}),
+    "GET /v1/consents": (_get_consents, {"own": {"subject": 200, "relying_party": 200}}),
+    "DELETE /v1/consents/{id}": (_delete_consent, {"own": {"subject": 200}, "other": {}}),
+    "POST /v1/principals": (_post_principal, {"own": {"admin": 201}}),
+    "GET /v1/principals": (_get_principals, {"own": {"admin": 200}}),
+    "DELETE /v1/principals/{id}": (_delete_principal, {"own": {"admin": 200}}),
+    **{
+        f"GET /v1/subjects/{{id}}/{part}": (
+            _subject_read(part),
+            {"own": {"subject": 200, "relying_party": 200}, "other": {}},
+        )
+        for part in ("scores", "history", "records", "relations")
+    },
+    "GET /v1/subjects/{id}/access-log": (
+        _subject_read("access-log"),
+        {"own": {"subject": 200}, "other": {}},
+    ),
+}
+
+CASES = [
+    pytest.param(endpoint, target, role, expected.get(role, 403), id=f"{endpoint}-{target}-{role}")
+    for endpoint, (_call, targets) in MATRIX.items()
+    for target, expected in targets.items()
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("endpoint", "target", "role", "status"), CASES)
+def test_role_endpoint_status(
+    matrix_world: World, endpoint: str, target: str, role: str, status: int
+) -> None:
+    call, _ = MATRIX[endpoint]
+    response = call(matrix_world, matrix_world.auth(role), target)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == status
+        assert body["type"] in ("/problems/forbidden", "/problems/consent-required")
+        assert body["title"] and body["detail"]
+
+
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+@pytest.mark.parametrize("key", ["none", "unknown", "malformed"])
+def test_every_endpoint_needs_a_valid_key(matrix_world: World, endpoint: str, key: str) -> None:
+    headers = {
+        "none": {},
+        "unknown": {"Authorization": "Bearer sck_not-a-key-anyone-holds"},
+        "malformed": {"Authorization": "Basic dXNlcjpwYXNz"},
+    }[key]
+    call, _ = MATRIX[endpoint]
+    response = call(matrix_world, headers, "own")
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["type"] == "/problems/unauthorized"
+
+
+def test_the_matrix_covers_every_v1_operation(matrix_world: World) -> None:
+    document = matrix_world.client.get("/openapi.json").json()
+    operations = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/")
+        for method in item
+    }
+    assert operations == set(MATRIX)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import cache
 
@@ -238,7 +239,7 @@ def test_a_sybil_ring_of_new_identities_moves_its_target_not_at_all() -> None:
         for k in ("identity.phone_verified", "identity.address_verified", "loan.repaid_on_time")
     ]
     ring = [Rel(A, s, days=15) for s in sybils] + [
-        Rel(s, t, days=15) for s, t in zip(sybils, sybils[1:], strict=False)
+        Rel(s, t, days=15) for s, t in itertools.pairwise(sybils)
     ]
     alone = scores(run(program("sesame"), build(target + fresh)))
     attacked = scores(run(program("sesame"), build(target + fresh, ring)))

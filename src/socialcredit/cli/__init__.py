@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
+from socialcredit.cli.lab import lab_app
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import subject_report
 from socialcredit.cli.service import principal_app, serve
@@ -31,6 +32,7 @@ policy_app = typer.Typer(help="Check scoring programs.", no_args_is_help=True)
 furnisher_app = typer.Typer(help="Register data furnishers.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(furnisher_app, name="furnisher")
+app.add_typer(lab_app, name="lab")
 app.add_typer(principal_app, name="principal")
 
 console = Console()

@@ -27,15 +27,17 @@ def list_subjects(engine: sa.Engine, limit: int | None = None) -> list[dict[str,
 def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any]]:
     """The newest snapshot of each program for a subject, as `show --json` prints them."""
     s = tables.scores
+    newest = (
+        sa.select(sa.func.max(s.c.run_id))
+        .where(s.c.subject == subject)
+        .group_by(s.c.program)
+        .scalar_subquery()
+    )
     rows = connection.execute(
-        sa.select(s).where(s.c.subject == subject).order_by(s.c.program, s.c.run_id.desc())
+        sa.select(s).where(s.c.subject == subject, s.c.run_id.in_(newest)).order_by(s.c.program)
     ).all()
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.program in latest:
-            continue
-        explanation = json.loads(row.explanation)
-        latest[row.program] = {
+    return [
+        {
             "program": row.program,
             "policy_version": row.policy_version,
             "as_of": row.as_of.date().isoformat(),
@@ -43,9 +45,10 @@ def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any
             "score": row.score,
             "grade": row.grade,
             "percentile": row.percentile,
-            **explanation,
+            **json.loads(row.explanation),
         }
-    return list(latest.values())
+        for row in rows
+    ]
 
 
 def subject_view(engine: sa.Engine, subject: str) -> dict[str, Any]:

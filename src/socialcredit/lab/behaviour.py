@@ -1,0 +1,318 @@
+"""How simulated subjects respond to a program's incentives, month by month (all vectorised).
+
+The model (docs/lab.md has the why):
+
+- Habits. Each subject keeps producing records of every kind at the monthly rate of its own
+  history, shrunk a little towards its kind of subject's average (a Gamma-Poisson posterior
+  mean with `prior_months` of prior weight). New records take their furnisher and value from
+  a random historical record of the same kind.
+- Incentive. A scored subject within `window_share` of the program's range of a decision
+  cutoff or grade boundary (either side) feels an incentive from 0 (at the window's edge) to 1
+  (on the cutoff). Conduct it controls responds: adverse kinds happen less often
+  (x (1 - deterrence * incentive)), and merits the program rewards happen more often
+  (x (1 + merit_boost * incentive)). Kinds a program does not score do not respond.
+- Paying and repair. A subject whose repairable records (arrears, overdue cards, unpaid tax,
+  fines and late utility bills) cost it points pays them with probability
+  pay_base + pay_slope * stake / window (+ cross_bonus when paying would lift it over a cutoff
+  it now fails), at most pay_max. Paying repairs every such record older than
+  `repair_min_days` (the minimum display period): the furnisher withdraws it with a retraction
+  record. A payer also performs its outstanding court judgments (a court.judgment_fulfilled
+  record each).
+- Cutting contacts. Where a program has a relationship factor, a scored subject with more
+  established neighbours than `min_degree` follows the tip to drop low-scored contacts with
+  probability `cut_rate` a month: it ends its confirmed contact relations with established
+  neighbours whose standing is zero (score before the factor at or below the base), as many
+  as still raise its factor (down to `min_degree` neighbours). Nothing else changes relations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.programs import Program
+from socialcredit.lab.population import (
+    DAY_US,
+    Population,
+    Records,
+    Relations,
+    day_of,
+    moment_of,
+)
+
+__all__ = [
+    "ADVERSE_KINDS",
+    "MERIT_KINDS",
+    "REPAIRABLE_KINDS",
+    "Behaviour",
+    "CutResult",
+    "Habits",
+    "cut_contacts",
+    "draw_records",
+    "incentive",
+    "pay_probability",
+]
+
+REPAIRABLE_KINDS = (
+    "loan.arrears_cycle",
+    "card.overdue",
+    "tax.arrears",
+    "traffic.fine_unpaid",
+    "utility.payment_late",
+)
+JUDGMENT_KIND = "court.judgment_unfulfilled"
+PERFORMED_KIND = "court.judgment_fulfilled"
+ADVERSE_KINDS = (
+    *REPAIRABLE_KINDS,
+    JUDGMENT_KIND,
+    "contract.breached",
+    "contract.lawsuit_lost",
+    "loan.private_lending_breach",
+    "guarantee.breached",
+    "traffic.drunk_driving",
+    "utility.theft",
+    "utility.equipment_destroyed",
+    "commerce.counterfeit_goods",
+    "finance.illegal_fundraising",
+)
+MERIT_KINDS = ("volunteer.hours", "blood.donation", "commerce.order_completed")
+# Records that are responses, not habits: they are written by the behaviour model itself.
+NOT_HABITS = (RETRACTION_KIND, PERFORMED_KIND)
+CONTACT = "contact"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Parameters of the behaviour model (see the module's docstring)."""
+
+    window_share: float = 0.05
+    deterrence: float = 0.3
+    merit_boost: float = 0.5
+    pay_base: float = 0.02
+    pay_slope: float = 0.1
+    cross_bonus: float = 0.3
+    pay_max: float = 0.6
+    repair_min_days: int = 90
+    cut_rate: float = 0.1
+    prior_months: float = 2.0
+
+    def window(self, program: Program) -> float:
+        """The distance from a cutoff, in points, within which a subject feels an incentive."""
+        return max(1.0, self.window_share * (program.max_score - program.min_score))
+
+
+def thresholds(program: Program, cutoffs: list[int]) -> np.ndarray:
+    """Scores that matter to a subject: decision cutoffs and grade boundaries."""
+    bands = [b.min for b in program.bands if b.min > program.min_score]
+    return np.array(sorted(set(cutoffs) | set(bands)), np.int64)
+
+
+def incentive(
+    score: np.ndarray, scored: np.ndarray, marks: np.ndarray, window: float
+) -> np.ndarray:
+    """From 0 to 1: how close each scored subject stands to the nearest mark (either side)."""
+    if len(marks) == 0:
+        return np.zeros(len(score))
+    gap = np.abs(score[:, None] - marks[None, :]).min(axis=1)
+    return np.where(scored, np.clip(1.0 - gap / window, 0.0, 1.0), 0.0)
+
+
+def pay_probability(
+    stake: np.ndarray,
+    score: np.ndarray,
+    scored: np.ndarray,
+    marks: np.ndarray,
+    window: float,
+    behaviour: Behaviour,
+) -> np.ndarray:
+    """The chance a subject pays its repairable records this month; grows with the stake."""
+    if len(marks):
+        crosses = (
+            (score[:, None] < marks[None, :]) & (score[:, None] + stake[:, None] >= marks)
+        ).any(axis=1)
+    else:
+        crosses = np.zeros(len(score), bool)
+    p = behaviour.pay_base + behaviour.pay_slope * stake / window + behaviour.cross_bonus * crosses
+    return np.where(scored & (stake > 0), np.clip(p, 0.0, behaviour.pay_max), 0.0)
+
+
+class Habits:
+    """Each subject's monthly rate of each kind, from its own history."""
+
+    def __init__(self, population: Population, behaviour: Behaviour) -> None:
+        records = population.records
+        n = population.n
+        skip = [population.kinds.get(k) for k in NOT_HABITS]
+        retracted = np.isin(records.id, records.replaces[records.replaces >= 0])
+        keep = ~np.isin(records.kind, [c for c in skip if c is not None]) & ~retracted
+        codes = np.unique(records.kind[keep])
+        self.kinds = codes.astype(np.int16)
+        column = np.full(max(len(population.kinds.names), 1), -1, np.int64)
+        column[codes] = np.arange(len(codes))
+        subject = records.subject[keep]
+        kind_col = column[records.kind[keep]]
+        days = records.day[keep]
+        end = day_of(population.as_of)
+        first = int(days.min()) if len(days) else end - 30
+        self.months = max(1.0, (end - first) / 30.4375)
+        width = len(codes)
+        cells = np.bincount(subject * width + kind_col, minlength=n * width)
+        counts = cells.reshape(n, width).astype(np.float64)
+        rates = np.empty_like(counts)
+        for group in (population.person, ~population.person):
+            if not group.any():
+                continue
+            mean = counts[group].mean(axis=0) / self.months
+            prior = behaviour.prior_months
+            rates[group] = (counts[group] + prior * mean[None, :]) / (self.months + prior)
+        self.rates = rates.astype(np.float32)
+        # a pool of historical records per kind, to draw furnishers and values from
+        rows = np.flatnonzero(keep)
+        order = rows[np.argsort(kind_col, kind="stable")]
+        self.pool = order
+        self.pool_start = np.searchsorted(np.sort(kind_col), np.arange(len(codes) + 1))
+        self.furnisher = records.furnisher
+        self.value = records.value
+
+    def coefficients(
+        self, population: Population, program: Program, behaviour: Behaviour
+    ) -> np.ndarray:
+        """Per kind: how its rate responds to incentive under this program."""
+        gives = {k for r in program.rules if r.gives for k in r.kinds}
+        scored = {k for r in program.rules for k in r.kinds}
+        coef = np.zeros(len(self.kinds))
+        for i, code in enumerate(self.kinds):
+            name = population.kinds.names[code]
+            if name in ADVERSE_KINDS and name in scored:
+                coef[i] = -behaviour.deterrence
+            elif name in MERIT_KINDS and name in gives:
+                coef[i] = behaviour.merit_boost
+        return coef
+
+
+def draw_records(
+    rng: np.random.Generator,
+    habits: Habits,
+    multiplier: np.ndarray,
+    first_day: int,
+    stop_day: int,
+    next_id: int,
+    subjects: int,
+) -> Records:
+    """A month of new records: Poisson counts per subject and kind, on days in [first, stop)."""
+    rates = habits.rates[:subjects] * multiplier
+    counts = rng.poisson(rates)
+    rows, cols = np.nonzero(counts)
+    times = counts[rows, cols]
+    subject = np.repeat(rows, times)
+    column = np.repeat(cols, times)
+    m = len(subject)
+    size = habits.pool_start[column + 1] - habits.pool_start[column]
+    pick = habits.pool[habits.pool_start[column] + (rng.random(m) * size).astype(np.int64)]
+    day = first_day + (rng.random(m) * max(1, stop_day - first_day)).astype(np.int64)
+    return Records.build(
+        np.arange(next_id, next_id + m),
+        subject,
+        habits.kinds[column],
+        habits.furnisher[pick],
+        moment_of(day),
+        habits.value[pick],
+        np.full(m, -1),
+    )
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """What one month's contact cutting did."""
+
+    cutters: np.ndarray
+    pairs: int
+    relations: Relations
+
+
+def neighbour_pairs(
+    relations: Relations,
+    day: int,
+    kinds: np.ndarray,
+    members: np.ndarray,
+    relays: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs the engine's relationship factor sees on a day, and whether every
+    link between them is a contact ('contact' has code `kinds[0]`)."""
+    act = (
+        relations.active(day)
+        & relations.confirmed
+        & np.isin(relations.relation, kinds)
+        & (relations.subject != relations.other)
+    )
+    s, o, r = relations.subject[act], relations.other[act], relations.relation[act]
+    a = np.concatenate([s, o])
+    b = np.concatenate([o, s])
+    contact = np.concatenate([r == kinds[0], r == kinds[0]])
+    keep = members[a] & relays[b]
+    a, b, contact = a[keep], b[keep], contact[keep]
+    n = np.int64(len(members))
+    key = a * n + b
+    unique, inverse = np.unique(key, return_inverse=True)
+    only_contact = np.ones(len(unique), bool)
+    np.logical_and.at(only_contact, inverse, contact)
+    return unique // n, unique % n, only_contact
+
+
+def cut_contacts(
+    rng: np.random.Generator,
+    population: Population,
+    program: Program,
+    scored: np.ndarray,
+    pre: np.ndarray,
+    established: np.ndarray,
+    day: int,
+    cut_rate: float,
+) -> CutResult:
+    """Subjects following the tip end confirmed contacts with zero-standing neighbours."""
+    factor = program.relationship_factor
+    relations = population.relations
+    contact = population.relation_kinds.get(CONTACT)
+    if factor is None or factor.propagation is None or cut_rate <= 0 or contact is None:
+        return CutResult(np.empty(0, np.int64), 0, relations)
+    prop = factor.propagation
+    codes = [contact] + [
+        c
+        for k in prop.relations
+        if k != CONTACT and (c := population.relation_kinds.get(k)) is not None
+    ]
+    if CONTACT not in prop.relations:
+        return CutResult(np.empty(0, np.int64), 0, relations)
+    n = population.n
+    relays = scored[:n] & established[:n]
+    a, b, only_contact = neighbour_pairs(relations, day, np.array(codes), scored[:n], relays)
+    degree = np.bincount(a, minlength=n)
+    low = relays & (pre[:n] <= program.base)
+    candidate = low[b] & only_contact
+    room = degree - prop.min_degree
+    follows = scored[:n] & (room > 0) & (rng.random(n) < cut_rate)
+    candidate &= follows[a]
+    ca, cb = a[candidate], b[candidate]
+    order = np.lexsort((rng.random(len(ca)), ca))
+    ca, cb = ca[order], cb[order]
+    starts = np.searchsorted(ca, ca, side="left")
+    rank = np.arange(len(ca)) - starts
+    chosen = rank < room[ca]
+    ca, cb = ca[chosen], cb[chosen]
+    if len(ca) == 0:
+        return CutResult(np.empty(0, np.int64), 0, relations)
+    pair = np.unique(np.minimum(ca, cb) * np.int64(n) + np.maximum(ca, cb))
+    rel_key = np.minimum(relations.subject, relations.other) * np.int64(n) + np.maximum(
+        relations.subject, relations.other
+    )
+    end_rows = (
+        np.isin(rel_key, pair)
+        & (relations.relation == contact)
+        & relations.confirmed
+        & relations.active(day)
+    )
+    updated = relations.copy()
+    updated.end[end_rows] = (day + 1) * DAY_US
+    return CutResult(np.unique(ca), len(pair), updated)

@@ -1,0 +1,351 @@
+"""Simulate a synthetic population month by month under one or more programs.
+
+Each program gets its own world: the same starting city, its own ledger on one shared DuckDB
+backend, and its own behaviour, because subjects respond to the incentives of the program that
+scores them. Every month the worlds draw new records, pay and repair, maybe cut contacts, and
+are re-scored by the engine's scoring definition.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import numpy as np
+from ibis.backends import BaseBackend
+
+from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.engines.run import connect
+from socialcredit.lab.attacks import AttackResult, Attacks, run_attacks
+from socialcredit.lab.behaviour import (
+    ADVERSE_KINDS,
+    JUDGMENT_KIND,
+    MERIT_KINDS,
+    PERFORMED_KIND,
+    REPAIRABLE_KINDS,
+    Behaviour,
+    Habits,
+    cut_contacts,
+    draw_records,
+    incentive,
+    pay_probability,
+    thresholds,
+)
+from socialcredit.lab.cutoffs import Cutoff, cutoffs_for
+from socialcredit.lab.population import (
+    Population,
+    Records,
+    day_of,
+    moment_of,
+    population_from_city,
+)
+from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
+from socialcredit.policy.compile import CompiledProgram
+from socialcredit.synth.city import generate_city
+
+__all__ = ["DEFAULT_START", "LabConfig", "LabResult", "World", "add_months", "simulate"]
+
+DEFAULT_START = date(2026, 1, 1)
+Progress = Callable[[str], None]
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month, `months` later (or the month's last day, if shorter)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year, month = day.year + year, month + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """What to simulate."""
+
+    population: int = 100_000
+    organisations: int | None = None
+    months: int = 24
+    seed: int = 7
+    start: date = DEFAULT_START
+    history_years: int = 2
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    attacks: Attacks = field(default_factory=Attacks)
+    mount_attacks: bool = True
+    min_group: int = 30
+    four_fifths: float = 0.8
+    sybil_limit: int = 5
+
+    def __post_init__(self) -> None:
+        if self.months < 0:
+            raise ValueError("months must be zero or more")
+
+
+@dataclass
+class MonthStats:
+    """What the behaviour model did in one month of one world."""
+
+    month: int
+    new_records: int = 0
+    adverse: int = 0
+    merits: int = 0
+    payers: int = 0
+    repaired: int = 0
+    judgments_performed: int = 0
+    cutters: int = 0
+    pairs_cut: int = 0
+
+
+class World:
+    """One program's simulated population."""
+
+    def __init__(
+        self,
+        backend: BaseBackend,
+        index: int,
+        compiled: CompiledProgram,
+        cutoffs: list[Cutoff],
+        base: Population,
+        habits: Habits,
+        config: LabConfig,
+    ) -> None:
+        self.compiled = compiled
+        self.program = compiled.program
+        self.cutoffs = cutoffs
+        self.config = config
+        self.behaviour = config.behaviour
+        self.population = replace(base, relations=base.relations.copy())
+        self.start_relations = base.relations
+        self.ledger = LabLedger(backend, f"lab_world{index}", self.population)
+        self.habits = habits
+        self.n = base.n
+        self.coef = habits.coefficients(base, self.program, self.behaviour)
+        self.marks = thresholds(self.program, [c.threshold(self.program) for c in cutoffs])
+        self.window = self.behaviour.window(self.program)
+        kinds = self.population.kinds
+        self.retraction = kinds.code(RETRACTION_KIND)
+        self.performed = kinds.code(PERFORMED_KIND)
+        self.judgment = kinds.code(JUDGMENT_KIND)
+        self.display = np.full(len(kinds.names) + 64, -1, np.int64)
+        self.repair_rules: list[str] = []
+        for rule in self.program.rules:
+            for kind in rule.kinds:
+                if kind in REPAIRABLE_KINDS:
+                    self.display[kinds.code(kind)] = rule.display_days
+                    if rule.id not in self.repair_rules:
+                        self.repair_rules.append(rule.id)
+        self.adverse_codes = np.array([kinds.code(k) for k in ADVERSE_KINDS])
+        self.merit_codes = np.array([kinds.code(k) for k in MERIT_KINDS])
+        records = self.population.records
+        self.repairable = np.flatnonzero(self.display[records.kind] >= 0)
+        replaced = records.replaces[records.replaces >= 0]
+        self.withdrawn = np.isin(records.id[self.repairable], replaced)
+        self.outstanding = np.zeros(self.n, np.int64)
+        self._count_judgments(records)
+        self.first_day = np.full(self.n, np.iinfo(np.int64).max // 4, np.int64)
+        self._note_first_days(records)
+        self.next_id = self.population.next_record_id()
+        self.months: list[MonthScores] = []
+        self.stats: list[MonthStats] = []
+        self.attacks: list[AttackResult] = []
+        self.cut_subjects: list[np.ndarray] = [np.empty(0, np.int64)]
+        self.seconds = 0.0
+
+    def _count_judgments(self, records: Records) -> None:
+        self.outstanding += np.bincount(
+            records.subject[records.kind == self.judgment], minlength=self.n
+        )[: self.n]
+        self.outstanding -= np.bincount(
+            records.subject[records.kind == self.performed], minlength=self.n
+        )[: self.n]
+        np.maximum(self.outstanding, 0, out=self.outstanding)
+
+    def _note_first_days(self, records: Records) -> None:
+        live = records.kind != self.retraction
+        np.minimum.at(self.first_day, records.subject[live], records.day[live])
+
+    def score(self, as_of: date) -> MonthScores:
+        started = time.perf_counter()
+        result = score_month(self.compiled, self.ledger.ledger, as_of, self.n, self.repair_rules)
+        self.seconds += time.perf_counter() - started
+        if len(self.months) > 1:  # month 0 and the latest stay whole; the rest are slimmed
+            self.months[-1] = self.months[-1].slim()
+        self.months.append(result)
+        return result
+
+    def start(self) -> None:
+        self.score(self.config.start)
+        self.stats.append(MonthStats(0))
+
+    def step(self, month: int) -> None:
+        """Simulate month `month` (1-based) and score its end."""
+        prev = self.months[-1]
+        as_of = add_months(self.config.start, month)
+        d0, d1 = day_of(prev.as_of), day_of(as_of)
+        rng = np.random.default_rng([self.config.seed, month])
+        b = self.behaviour
+        stats = MonthStats(month)
+        pop = self.population
+
+        # habits, nudged by the incentive of nearby cutoffs
+        inc = incentive(prev.score, prev.scored, self.marks, self.window)
+        multiplier = (1.0 + inc[:, None] * self.coef[None, :]).astype(np.float32)
+        new = draw_records(rng, self.habits, multiplier, d0, d1, self.next_id, self.n)
+        self.next_id += len(new)
+        stats.new_records = len(new)
+        stats.adverse = int(np.isin(new.kind, self.adverse_codes).sum())
+        stats.merits = int(np.isin(new.kind, self.merit_codes).sum())
+
+        # paying: repair what costs points, perform outstanding judgments
+        stake = -sum((prev.rules[r] for r in self.repair_rules), np.zeros(self.n, np.int64))
+        stake = np.maximum(stake, 0)
+        p = pay_probability(stake, prev.score, prev.scored, self.marks, self.window, b)
+        p = np.maximum(p, np.where(self.outstanding > 0, b.pay_base, 0.0))
+        pays = rng.random(self.n) < p
+        stats.payers = int(pays.sum())
+        records = pop.records
+        open_rows = self.repairable[~self.withdrawn]
+        age = d0 - records.day[open_rows]
+        kind = records.kind[open_rows]
+        due = (
+            pays[records.subject[open_rows]]
+            & (age >= b.repair_min_days)
+            & (age < self.display[kind])
+        )
+        fixed = open_rows[due]
+        self.withdrawn[~self.withdrawn] = due
+        m = len(fixed)
+        repairs = Records.build(
+            np.arange(self.next_id, self.next_id + m),
+            records.subject[fixed],
+            np.full(m, self.retraction),
+            records.furnisher[fixed],
+            moment_of(d0 + (rng.random(m) * max(1, d1 - d0)).astype(np.int64)),
+            np.full(m, np.nan),
+            records.id[fixed],
+        )
+        self.next_id += m
+        stats.repaired = m
+        performers = np.flatnonzero(pays & (self.outstanding > 0))
+        count = self.outstanding[performers]
+        who = np.repeat(performers, count)
+        k = len(who)
+        court = records.furnisher[records.kind == self.judgment]
+        court_code = int(np.bincount(court).argmax()) if len(court) else 0
+        performed = Records.build(
+            np.arange(self.next_id, self.next_id + k),
+            who,
+            np.full(k, self.performed),
+            np.full(k, court_code),
+            moment_of(d0 + (rng.random(k) * max(1, d1 - d0)).astype(np.int64)),
+            np.full(k, np.nan),
+            np.full(k, -1),
+        )
+        self.next_id += k
+        stats.judgments_performed = k
+        self.outstanding[performers] = 0
+
+        # cutting low-scored contacts, where the program has a relationship factor
+        factor = self.program.relationship_factor
+        cutters = np.empty(0, np.int64)
+        if factor is not None and factor.propagation is not None:
+            established = prev.scored & (
+                d0 - self.first_day >= factor.propagation.seed_history_days
+            )
+            cut = cut_contacts(
+                rng, pop, self.program, prev.scored, prev.pre, established, d0, b.cut_rate
+            )
+            cutters = cut.cutters
+            stats.cutters, stats.pairs_cut = len(cut.cutters), cut.pairs
+            if cut.pairs:
+                pop.relations = cut.relations
+                self.ledger.set_relations(pop)
+
+        self.cut_subjects.append(cutters)
+        batch = new.append(repairs).append(performed)
+        start = len(records)
+        pop.records = records.append(batch)
+        fresh = self.display[new.kind] >= 0
+        self.repairable = np.concatenate([self.repairable, start + np.flatnonzero(fresh)])
+        self.withdrawn = np.concatenate([self.withdrawn, np.zeros(int(fresh.sum()), bool)])
+        self._count_judgments(new)
+        self._note_first_days(new)
+        self.ledger.add_records(batch, pop)
+        self.stats.append(stats)
+        self.score(as_of)
+
+    def mount_attacks(self) -> None:
+        started = time.perf_counter()
+        self.attacks = run_attacks(
+            self.compiled,
+            self.population,
+            self.ledger,
+            self.months[-1],
+            self.config.attacks,
+            self.config.seed,
+        )
+        self.seconds += time.perf_counter() - started
+
+
+@dataclass
+class LabResult:
+    """Everything a lab run produced, for the metrics and the report."""
+
+    config: LabConfig
+    population: Population
+    worlds: list[World]
+    timings: dict[str, float]
+
+
+def steps_for(config: LabConfig, programs: int) -> int:
+    """How many progress steps `simulate` reports."""
+    return 1 + programs * (config.months + 2)
+
+
+def simulate(
+    programs: list[CompiledProgram],
+    cutoffs: list[Cutoff],
+    config: LabConfig,
+    progress: Progress | None = None,
+    population: Population | None = None,
+) -> LabResult:
+    """Run the lab: one world per program, `config.months` months, then the attacks.
+
+    `population` replaces the generated city (for hand-built tests).
+    """
+    tell = progress or (lambda _: None)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if population is None:
+        city = generate_city(
+            config.population,
+            config.organisations,
+            seed=config.seed,
+            as_of=config.start,
+            years=config.history_years,
+        )
+        population = population_from_city(city)
+        del city
+    timings["generate"] = time.perf_counter() - started
+    tell(f"generated {population.n:,} subjects and {len(population.records):,} records")
+    habits = Habits(population, config.behaviour)
+    backend = connect("duckdb")
+    worlds = [
+        World(backend, i, c, cutoffs_for(cutoffs, c.program), population, habits, config)
+        for i, c in enumerate(programs)
+    ]
+    for world in worlds:
+        world.start()
+        tell(f"{world.program.id}: scored month 0")
+    for month in range(1, config.months + 1):
+        for world in worlds:
+            world.step(month)
+            tell(f"{world.program.id}: month {month} of {config.months}")
+    for world in worlds:
+        if config.mount_attacks:
+            world.mount_attacks()
+        tell(f"{world.program.id}: attacks")
+    for world in worlds:
+        timings[f"score:{world.program.id}"] = world.seconds
+    timings["total"] = time.perf_counter() - started
+    return LabResult(config, population, worlds, timings)

@@ -1,0 +1,336 @@
+"""The policy lab's metrics on small hand-built populations with answers computed by hand."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from functools import cache
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from ledgers import AS_OF, Rec, Rel, build, person
+from socialcredit.engines.run import connect
+from socialcredit.lab import Behaviour, LabConfig, load_cutoffs, simulate
+from socialcredit.lab.behaviour import incentive, pay_probability
+from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, parse_cutoffs
+from socialcredit.lab.figures import FIGURE_KEYS, figures
+from socialcredit.lab.metrics import adverse_impact, contagion, reach, significant_gap
+from socialcredit.lab.population import Population, population_from_tables
+from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
+from socialcredit.lab.simulate import World, add_months
+from socialcredit.policy.compile import CompiledProgram, compile_program
+from socialcredit.policy.loader import shipped_catalogue, shipped_program
+
+
+@cache
+def program(name: str) -> CompiledProgram:
+    return compile_program(shipped_program(name), shipped_catalogue())
+
+
+def registry(rows: list[tuple[str, str, bool, int, str]]) -> pa.Table:
+    """subject, region, urban, birth year, sex."""
+    return pa.table(
+        {
+            "subject": [r[0] for r in rows],
+            "name": ["x"] * len(rows),
+            "region": [r[1] for r in rows],
+            "urban": [r[2] for r in rows],
+            "birth_year": pa.array([r[3] for r in rows], pa.int32()),
+            "sex": [r[4] for r in rows],
+        }
+    )
+
+
+def population(recs: list[Rec], rels: list[Rel] = (), reg: pa.Table | None = None) -> Population:
+    return population_from_tables(build(recs, rels), AS_OF, reg)
+
+
+def month_scores(name: str, pop: Population, as_of: date = AS_OF) -> MonthScores:
+    ledger = LabLedger(connect("duckdb"), "t", pop)
+    return score_month(program(name), ledger.ledger, as_of, pop.n)
+
+
+def run_lab(names: list[str], pop: Population, **config: object):
+    settings = {"months": 0, "start": AS_OF, "mount_attacks": False, **config}
+    return simulate(
+        [program(n) for n in names],
+        load_cutoffs(),
+        LabConfig(**settings),  # type: ignore[arg-type]
+        population=pop,
+    )
+
+
+def clean(subject: str) -> list[Rec]:
+    """Phone, address and degree verified 400 days ago: Sesame 550 + 50 + 25 = 625."""
+    return [
+        Rec(subject, "identity.phone_verified", 400),
+        Rec(subject, "identity.address_verified", 400),
+        Rec(subject, "education.degree_verified", 400),
+    ]
+
+
+# ------------------------------------------------------------------ contagion: a ring of three
+
+
+def propagate(v: list[int], d: float = 0.85, iterations: int = 10, norm: int = 3) -> list[int]:
+    """docs/scoring.md's relationship factor for a triangle, by hand (ceiling 20 points)."""
+    x = list(v)
+    for _ in range(iterations):
+        s = [x[1] + x[2], x[0] + x[2], x[0] + x[1]]
+        x = [min(10**6, math.floor(v[i] + d * s[i] / norm + 0.5)) for i in range(3)]
+    s = [x[1] + x[2], x[0] + x[2], x[0] + x[1]]
+    return [math.floor(math.floor(si / norm + 0.5) * 20 / 1e6 + 0.5) for si in s]
+
+
+def test_contagion_in_a_ring_of_three_matches_the_hand_computation() -> None:
+    a, b, c = person(1), person(2), person(3)
+    records = [
+        *clean(a),  # 625: standing 75/400 of the range above the base
+        Rec(b, "identity.phone_verified", 400),
+        Rec(b, "identity.address_verified", 400),
+        Rec(b, "card.overdue", 0),  # 590: standing 40/400
+        Rec(c, "identity.phone_verified", 400),
+        Rec(c, "card.overdue", 0),
+        Rec(c, "loan.arrears_cycle", 0),  # 550: standing 0
+    ]
+    ring = [Rel(a, b), Rel(b, c), Rel(c, a)]
+    # x = v + 0.85 * (sum of the other two) / max(2, 3), ten times, from v:
+    # x = [292155, 223973, 146051]; signals [123341, 146069, 172043]; points [2, 3, 3]
+    assert propagate([187_500, 100_000, 0]) == [2, 3, 3]
+    pop = population(records, ring)
+    first = month_scores("sesame", pop)
+    order = [pop.ids.index(s) for s in (a, b, c)]
+    assert first.relationship[order].tolist() == [2, 3, 3]
+    assert first.pre[order].tolist() == [625, 590, 550]
+
+    # a month later a has unpaid tax (-25 at age 0): standing 50/400; the others lose points
+    later = population([*records, Rec(a, "tax.arrears", 0)], ring)
+    second = month_scores("sesame", later)
+    expected = propagate([125_000, 100_000, 0])
+    assert second.relationship[order].tolist() == expected
+
+    figure = contagion(program("sesame").program, [first, second], pop.n)
+    assert figure["average_points"] == pytest.approx(sum(expected) / 3, abs=1e-4)
+    assert figure["by_month"][0]["mean_points"] == pytest.approx(8 / 3, abs=1e-4)
+    assert figure["largest_points"] == 3
+    deltas = [e - p for e, p in zip(expected, [2, 3, 3], strict=True)]
+    assert figure["largest_monthly_loss"] == min(deltas) < 0
+    assert figure["by_month"][1]["mean_change"] == pytest.approx(sum(deltas) / 3, abs=1e-4)
+    # c stands at the base itself, yet its score carries points from a and b
+    assert second.relationship[order[2]] > 0
+
+
+def test_a_program_without_a_relationship_factor_has_no_contagion() -> None:
+    a, b = person(1), person(2)
+    pop = population([*clean(a), *clean(b)], [Rel(a, b)])
+    result = run_lab(["rongcheng"], pop)
+    figure = figures(result)["contagion"][0]
+    assert figure["has_relationship_factor"] is False
+    assert figure["average_points"] == 0 and figure["largest_points"] == 0
+
+
+# ------------------------------------------------------------------ adverse impact
+
+
+def test_two_groups_with_known_approval_rates() -> None:
+    approved = np.array([True] * 8 + [False] * 2 + [True] * 5 + [False] * 5)
+    groups = {"region": np.array(["a"] * 10 + ["b"] * 10, dtype=object)}
+    rows = {r["group"]: r for r in adverse_impact(approved, groups, min_group=5)}
+    assert rows["a"]["rate"] == 0.8 and rows["a"]["ratio"] == 1.0 and not rows["a"]["flagged"]
+    assert rows["b"]["rate"] == 0.5 and rows["b"]["ratio"] == 0.625 and rows["b"]["flagged"]
+    # ten people each: a gap of 0.3 is within chance
+    assert rows["b"]["significant"] is False
+    # groups under the minimum are shown but not judged
+    small = {r["group"]: r for r in adverse_impact(approved, groups, min_group=11)}
+    assert small["b"]["ratio"] is None and not small["b"]["flagged"] and small["b"]["small"]
+
+
+def test_significance_of_a_gap() -> None:
+    assert significant_gap(50, 100, 80, 100)
+    assert not significant_gap(5, 10, 8, 10)
+    assert not significant_gap(0, 100, 0, 100)
+
+
+def test_adverse_impact_through_the_engine_uses_audit_groups_it_never_sees() -> None:
+    records: list[Rec] = []
+    rows = []
+    for i in range(40):  # Rongcheng: all clean, 625
+        s = person(100 + i)
+        records += clean(s)
+        rows.append((s, "Rongcheng", True, 1980, "F"))
+    for i in range(40):  # Wendeng: half carry a fresh overdue card instead of a degree, 590
+        s = person(200 + i)
+        if i % 2:
+            records += clean(s)
+        else:
+            records += [
+                Rec(s, "identity.phone_verified", 400),
+                Rec(s, "identity.address_verified", 400),
+                Rec(s, "card.overdue", 0),
+            ]
+        rows.append((s, "Wendeng", True, 1980, "F"))
+    pop = population(records, reg=registry(rows))
+    data = figures(run_lab(["sesame"], pop))
+    screens = data["adverse_impact_ratios"]["screens"]
+    bike = next(s for s in screens if s["service"] == "bike_deposit_waiver")
+    region = {r["group"]: r for r in bike["groups"] if r["dimension"] == "region"}
+    assert region["Rongcheng"]["rate"] == 1.0 and region["Wendeng"]["rate"] == 0.5
+    assert region["Wendeng"]["ratio"] == 0.5 and region["Wendeng"]["flagged"]
+    assert region["Wendeng"]["significant"]
+    assert {r["group"] for r in bike["groups"] if r["dimension"] == "age_band"} == {"45-59"}
+    flagged = data["adverse_impact_ratios"]["flagged"]
+    assert {(f["service"], f["group"]) for f in flagged} == {
+        ("bike_deposit_waiver", "Wendeng"),
+        ("car_sharing_deposit_waiver", "Wendeng"),
+    }
+    # nobody reaches 700 or 750: no ratio, nothing flagged
+    visa = next(s for s in screens if s["service"] == "visa_singapore_simplified")
+    assert all(r["ratio"] is None for r in visa["groups"])
+    assert set(data) >= set(FIGURE_KEYS)
+
+
+# ------------------------------------------------------------------ restriction reach
+
+
+def test_restriction_reach_counts_who_each_measure_touches() -> None:
+    clean_one, sued, defaulter = person(1), person(2), person(3)
+    records = [
+        Rec(clean_one, "identity.phone_verified", 10),  # 1000, grade A
+        Rec(sued, "contract.lawsuit_lost", 10),  # 950, grade B
+        *[Rec(defaulter, "court.judgment_unfulfilled", 10 + i) for i in range(4)],  # 800, C
+    ]
+    reg = registry(
+        [
+            (clean_one, "Rongcheng", True, 1990, "F"),
+            (sued, "Rongcheng", False, 1950, "M"),
+            (defaulter, "Wendeng", False, 1950, "M"),
+        ]
+    )
+    pop = population(records, reg=reg)
+    scores = month_scores("rongcheng", pop)
+    rongcheng = program("rongcheng").program
+    cutoffs = {c.service: c for c in cutoffs_for(load_cutoffs(), rongcheng)}
+    sex = np.empty(pop.n, dtype=object)
+    for subject, label in ((clean_one, "F"), (sued, "M"), (defaulter, "M")):
+        sex[pop.ids.index(subject)] = label
+    groups = {"sex": sex}
+    flights = reach(cutoffs["flights"], rongcheng, scores, groups, pop.n)
+    assert flights["touched"] == 1 and flights["subjects"] == 3
+    assert flights["by_group"]["sex"] == {
+        "F": {"subjects": 1, "touched": 0, "share": 0.0},
+        "M": {"subjects": 2, "touched": 1, "share": 0.5},
+    }
+    lane = reach(cutoffs["public_service_fast_lane"], rongcheng, scores, groups, pop.n)
+    assert lane["effect"] == "reward" and lane["touched"] == 1
+
+
+# ------------------------------------------------------------------ relations cut
+
+
+def test_a_subject_following_the_tip_drops_its_zero_standing_contact() -> None:
+    me = person(1)
+    friends = [person(10 + i) for i in range(4)]
+    low = person(20)
+    records = clean(me) + [r for f in friends for r in clean(f)]
+    records += [
+        Rec(low, "identity.phone_verified", 400),
+        Rec(low, "card.overdue", 2),
+        Rec(low, "loan.arrears_cycle", 2),
+    ]
+    rels = [Rel(me, f) for f in [*friends, low]]
+    pop = population(records, rels)
+    result = run_lab(
+        ["sesame"], pop, months=1, start=date(2026, 6, 28), behaviour=Behaviour(cut_rate=1.0)
+    )
+    world = result.worlds[0]
+    cut = figures(result)["relations_cut"][0]
+    # five neighbours, min_degree 3: cutting the one zero-standing contact raises the factor
+    assert cut["pairs_cut"] == 1 and cut["cutters"] == 1
+    ended = world.population.relations.end >= 0
+    assert ended.sum() == 1
+    row = int(np.flatnonzero(ended)[0])
+    assert pop.ids[int(world.population.relations.other[row])] == low
+    assert cut["low_scorers"]["subjects"] == 1
+    assert cut["low_scorers"]["mean_degree_start"] == 1.0
+    assert cut["low_scorers"]["mean_degree_end"] == 0.0
+    assert cut["low_scorers"]["isolated_share_end"] == 1.0
+    assert cut["others"]["mean_degree_start"] > cut["others"]["mean_degree_end"]
+
+
+def test_nobody_cuts_contacts_under_a_program_without_a_relationship_factor() -> None:
+    me, low = person(1), person(2)
+    pop = population([*clean(me), Rec(low, "card.overdue", 400)], [Rel(me, low)])
+    result = run_lab(["rongcheng"], pop, months=1, behaviour=Behaviour(cut_rate=1.0))
+    assert figures(result)["relations_cut"][0]["pairs_cut"] == 0
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+def test_incentive_and_payment_grow_towards_a_cutoff() -> None:
+    marks = np.array([600])
+    score = np.array([560, 590, 600, 640, 700])
+    scored = np.ones(5, bool)
+    inc = incentive(score, scored, marks, 30.0)
+    assert inc.tolist() == pytest.approx([0.0, 2 / 3, 1.0, 0.0, 0.0])
+    stake = np.array([5, 5, 5, 5, 5])
+    b = Behaviour()
+    p = pay_probability(stake, score, scored, marks, 30.0, b)
+    # 597 + 5 crosses 600: the bonus applies only where paying lifts the subject over
+    crossing = pay_probability(np.array([5]), np.array([597]), np.ones(1, bool), marks, 30.0, b)
+    assert crossing[0] == pytest.approx(b.pay_base + b.pay_slope * 5 / 30 + b.cross_bonus)
+    assert p[0] == pytest.approx(b.pay_base + b.pay_slope * 5 / 30)
+    bigger = pay_probability(stake * 4, score, scored, marks, 30.0, b)
+    assert (bigger > p).all()
+    assert pay_probability(np.zeros(5), score, scored, marks, 30.0, b).sum() == 0
+
+
+def test_paying_repairs_the_record_and_the_engine_honours_it() -> None:
+    me = person(1)
+    records = [*clean(me), Rec(me, "card.overdue", 200)]
+    pop = population(records)
+    config = LabConfig(
+        months=0, start=AS_OF, mount_attacks=False, behaviour=Behaviour(pay_base=1.0, pay_max=1.0)
+    )
+    result = simulate([program("sesame")], load_cutoffs(), config, population=pop)
+    world: World = result.worlds[0]
+    world.habits.rates[:] = 0  # no new habits: only the payment
+    before = world.months[0]
+    i = pop.ids.index(me)
+    assert before.rules["card_overdue"][i] < 0
+    world.step(1)
+    after = world.months[1]
+    assert after.rules["card_overdue"][i] == 0
+    assert after.score[i] == before.score[i] - before.rules["card_overdue"][i]
+    assert world.stats[1].repaired == 1 and world.stats[1].payers == 1
+
+
+def test_add_months_keeps_the_day_or_the_month_end() -> None:
+    assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert add_months(date(2026, 11, 15), 3) == date(2027, 2, 15)
+
+
+# ------------------------------------------------------------------ the cutoffs file
+
+
+def test_shipped_cutoffs_and_their_checks() -> None:
+    cutoffs = load_cutoffs()
+    sesame = program("sesame").program
+    rongcheng = program("rongcheng").program
+    by_service = {c.service: c for c in cutoffs}
+    assert by_service["bike_deposit_waiver"].threshold(sesame) == 600
+    assert by_service["visa_luxembourg_simplified"].threshold(sesame) == 750
+    assert by_service["public_service_fast_lane"].threshold(rongcheng) == 960
+    assert by_service["flights"].threshold(rongcheng) == 850
+    assert by_service["flights"].effect == "restriction"
+    with pytest.raises(CutoffError, match="exactly one"):
+        parse_cutoffs('[[cutoffs]]\nservice="x"\nprogram="p"\neffect="reward"\n')
+    with pytest.raises(CutoffError, match="effect"):
+        parse_cutoffs('[[cutoffs]]\nservice="x"\nprogram="p"\neffect="maybe"\nmin_score=1\n')
+    bad = parse_cutoffs(
+        '[[cutoffs]]\nservice="x"\nprogram="sesame"\neffect="reward"\nmin_grade="Z"\n'
+    )
+    with pytest.raises(CutoffError, match="grade 'Z'"):
+        cutoffs_for(bad, sesame)

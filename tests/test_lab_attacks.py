@@ -1,0 +1,145 @@
+"""Attacks the defences must catch, on a small synthetic city, and the flag rules by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+
+import numpy as np
+import pytest
+
+from ledgers import AS_OF, Rec, build, person
+from socialcredit.lab import Attacks, LabConfig, gate, load_cutoffs, simulate
+from socialcredit.lab.defences import (
+    RECIPROCAL,
+    RELATED,
+    REPORTER_RATE,
+    Reports,
+    relation_bursts,
+    screen_reports,
+)
+from socialcredit.lab.figures import figures
+from socialcredit.lab.population import DAY_US, Relations, population_from_tables
+from socialcredit.policy.compile import CompiledProgram, compile_program
+from socialcredit.policy.loader import load_program_text, shipped_catalogue, shipped_program
+
+START = date(2026, 1, 1)
+
+
+@cache
+def program(name: str) -> CompiledProgram:
+    return compile_program(shipped_program(name), shipped_catalogue())
+
+
+def lax_sesame() -> CompiledProgram:
+    """Sesame with weakened Sybil defences: identities relay after 30 days, one contact counts."""
+    text = shipped_program("sesame").text
+    text = text.replace("seed_history_days = 365", "seed_history_days = 30")
+    text = text.replace("min_degree = 3", "min_degree = 1")
+    return compile_program(load_program_text(text, "lax-sesame.toml"), shipped_catalogue())
+
+
+@cache
+def attack_figures() -> dict:
+    config = LabConfig(
+        population=2_000, months=0, start=START, attacks=Attacks(adjudicator_error=0.5)
+    )
+    programs = [program("sesame"), program("rongcheng"), lax_sesame()]
+    return figures(simulate(programs, load_cutoffs(), config))
+
+
+def attacks_of(index: int) -> dict[str, dict]:
+    """The attacks on the index-th world (sesame, rongcheng, lax sesame): five each, in order."""
+    rows = attack_figures()["attacks"][5 * index : 5 * index + 5]
+    return {a["attack"]: a for a in rows}
+
+
+def test_a_sybil_ring_of_new_identities_moves_nobody_and_is_flagged() -> None:
+    for index in (0, 1):
+        sybil = attacks_of(index)["sybil_ring"]
+        assert sybil["identities"] == 100
+        assert sybil["points_moved"] == 0
+        assert sybil["caught"] is True
+
+
+def test_a_patient_sybil_ring_is_bounded_by_the_factor_ceiling() -> None:
+    aged = attacks_of(0)["sybil_ring_aged"]
+    assert 0 < aged["points_moved"] <= 20  # sesame's relationship ceiling: 5% of 400
+    assert aged["caught"] is False
+
+
+def test_report_floods_and_rings_are_held_before_adjudication() -> None:
+    for index in (0, 1):
+        found = attacks_of(index)
+        flood, ring = found["report_flood"], found["report_ring"]
+        assert flood["caught"] and REPORTER_RATE in flood["flags"]
+        assert flood["points_moved"] == 0 and flood["held"] == flood["reports_about_target"]
+        # without the flag rules, an adjudicator wrong half the time would have upheld many
+        assert flood["upheld_unscreened"] > 50
+        assert flood["points_moved_unscreened"] < 0
+        assert ring["caught"] and {RECIPROCAL, RELATED} <= set(ring["flags"])
+        assert ring["points_moved"] == 0
+
+
+def test_a_phoenix_company_is_flagged_but_sheds_its_record() -> None:
+    phoenix = attacks_of(1)["phoenix"]
+    assert phoenix["applicable"] and phoenix["caught"]
+    assert phoenix["points_moved"] > 0 and phoenix["score_after"] == 1000
+    assert attacks_of(0)["phoenix"]["applicable"] is False  # sesame scores persons only
+
+
+def test_weakened_sybil_defences_fail_the_gate() -> None:
+    sybil = attacks_of(2)["sybil_ring"]
+    assert sybil["points_moved"] > 5
+    data = attack_figures()
+    verdict = gate(data)
+    assert any("Sybil ring of 100 identities moved its target" in f for f in verdict.failures)
+    assert not any("Sybil" in f for f in verdict.failures if f.startswith("rongcheng"))
+
+
+# ------------------------------------------------------------------ the flag rules by hand
+
+
+def relations(pairs: list[tuple[int, int]], start_day: int = 0) -> Relations:
+    m = len(pairs)
+    return Relations.build(
+        [a for a, _ in pairs],
+        [b for _, b in pairs],
+        np.zeros(m),
+        np.full(m, start_day * DAY_US),
+        np.full(m, -1),
+        np.ones(m, bool),
+    )
+
+
+def test_screening_rules() -> None:
+    rel = relations([(0, 1)])
+    reports = Reports(
+        reporter=np.array([0, 2, 3, 3, 3, 3, 5, 6]),
+        target=np.array([1, 4, 9, 9, 9, 9, 6, 5]),
+        day=np.full(8, 100),
+    )
+    result = screen_reports(reports, rel, n=10, max_per_month=3, day=100)
+    assert result.reasons == {
+        0: [RELATED],
+        3: [REPORTER_RATE],
+        5: [RECIPROCAL],
+        6: [RECIPROCAL],
+    }
+    assert result.held.tolist() == [True, False, True, True, True, True, True, True]
+
+
+def test_relation_bursts_from_young_identities() -> None:
+    # subject 0 gains 12 relations on day 500 from identities first seen on day 400
+    rel = relations([(i, 0) for i in range(1, 13)], start_day=500)
+    first = np.array([0] + [400] * 12, np.int64)
+    assert relation_bursts(rel, first, young_days=365, limit=10) == {0}
+    assert relation_bursts(rel, first, young_days=50, limit=10) == set()
+    assert relation_bursts(rel, first, young_days=365, limit=13) == set()
+
+
+def test_too_small_a_population_for_attacks_is_an_error() -> None:
+    pop = population_from_tables(build([Rec(person(1), "identity.phone_verified", 400)]), AS_OF)
+    config = LabConfig(months=0, start=AS_OF)
+    with pytest.raises(ValueError, match="too small"):
+        simulate([program("rongcheng")], load_cutoffs(), config, population=pop)

@@ -256,6 +256,8 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     population = ledger.subjects.filter(ledger.subjects.kind.isin(program.subjects))
     live = effective_records(ledger.records, as_of_day)
     live = live.semi_join(population, live.subject == population.id)
+    # Records in force feed both the scored records and each subject's history: compute once.
+    live = ledger.materialise(live.select("id", "subject", "kind", "value", "day"))
     history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
 
     rules = ledger.constant(compiled.rules_by_kind)
@@ -295,7 +297,9 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     )
     eligible = status.filter(status.status == SCORED)
 
-    rule_points = rule_points.semi_join(eligible, rule_points.subject == eligible.subject)
+    rule_points = ledger.materialise(
+        rule_points.semi_join(eligible, rule_points.subject == eligible.subject)
+    )
     contribution_records = contribution_records.semi_join(
         eligible, contribution_records.subject == eligible.subject
     )

@@ -180,10 +180,12 @@ def _relationship_points(
 ) -> ir.Table:
     """Damped propagation over confirmed relations from seeds with long histories.
 
-    x = min(1, v + d * (sum of neighbours' x) / max(degree, min_degree)), iterated from x = v,
-    where v is a seed's standing (0 for everyone else) and only established neighbours count;
-    a subject's signal is the same neighbour average of the final x, as a share of the factor's
-    ceiling. A lone contact, however trusted, gives at most 1/min_degree of the ceiling.
+    x = max(v, d * (sum of neighbours' x) / max(degree, min_degree)), iterated from x = v,
+    where v is a seed's standing (0 for everyone else) and only established neighbours count:
+    a subject's trust is its own standing or the damped trust of its relations, never more than
+    the best standing it can reach (summing the two would amplify standing by up to 1/(1-d)
+    and saturate the factor). A subject's signal is the same neighbour average of the final x,
+    as a share of the factor's ceiling; a lone contact gives at most 1/min_degree of it.
     """
     factor = program.relationship_factor
     assert factor is not None and factor.propagation is not None
@@ -228,8 +230,10 @@ def _relationship_points(
         sums = neighbour_sum(state)
         joined = state.left_join(sums, state.subject == sums.a)
         spread = joined.s.fill_null(0).cast("float64") * damping / joined.norm
-        x = (joined.v.cast("float64") + spread + f64(0.5)).floor().cast("int64")
-        state = ledger.materialise(joined.select("subject", "v", "norm", x=ibis.least(x, MICRO)))
+        passed_on = (spread + f64(0.5)).floor().cast("int64")
+        state = ledger.materialise(
+            joined.select("subject", "v", "norm", x=ibis.greatest(joined.v, passed_on))
+        )
     sums = neighbour_sum(state)
     joined = state.left_join(sums, state.subject == sums.a)
     signal = (joined.s.fill_null(0).cast("float64") / joined.norm + f64(0.5)).floor().cast("int64")

@@ -63,36 +63,29 @@ _RECORD_COLUMNS = (
 )  # fmt: skip
 
 
+def _records_page(
+    connection: sa.Connection, where: sa.ColumnElement[bool], after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Records matching `where` in ledger order, after the record id `after`."""
+    r = tables.records
+    query = sa.select(*(r.c[n] for n in _RECORD_COLUMNS)).where(where).order_by(r.c.id).limit(limit)
+    if after is not None:
+        query = query.where(r.c.id > after)
+    return [_record(row) for row in connection.execute(query)]
+
+
 def subject_records(
     connection: sa.Connection, subject: str, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """The subject's records in ledger order, after the record id `after`."""
-    r = tables.records
-    query = (
-        sa.select(*(r.c[n] for n in _RECORD_COLUMNS))
-        .where(r.c.subject == subject)
-        .order_by(r.c.id)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(r.c.id > after)
-    return [_record(row) for row in connection.execute(query)]
+    return _records_page(connection, tables.records.c.subject == subject, after, limit)
 
 
 def furnisher_records(
     connection: sa.Connection, furnisher: str, after: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """A furnisher's records in ledger order, after the record id `after`."""
-    r = tables.records
-    query = (
-        sa.select(*(r.c[n] for n in _RECORD_COLUMNS))
-        .where(r.c.furnisher == furnisher)
-        .order_by(r.c.id)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(r.c.id > after)
-    return [_record(row) for row in connection.execute(query)]
+    return _records_page(connection, tables.records.c.furnisher == furnisher, after, limit)
 
 
 def subject_relations(

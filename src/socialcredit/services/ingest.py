@@ -514,6 +514,18 @@ class _Run:
     progress: Callable[[int], None] | None
     files: list[FileSummary] = field(default_factory=list)
 
+    @classmethod
+    def start(
+        cls,
+        engine: sa.Engine,
+        catalogue: Catalogue | None,
+        now: datetime | None,
+        rejects: _Rejects,
+        progress: Callable[[int], None] | None,
+    ) -> _Run:
+        """A run with the shipped catalogue and the current time unless others are given."""
+        return cls(engine, catalogue or shipped_catalogue(), _naive_utc(now), rejects, progress)
+
     def summary(self, reject_file: str | None) -> IngestSummary:
         return IngestSummary(
             accepted=sum(f.accepted for f in self.files),
@@ -620,12 +632,8 @@ def ingest_files(
     files = [Path(p) for p in paths]
     kinds = {path: detect_kind(path) for path in files}
     order = sorted(files, key=lambda p: FILE_KINDS.index(kinds[p]))
-    run = _Run(
-        engine=engine,
-        catalogue=catalogue or shipped_catalogue(),
-        now=_naive_utc(now),
-        rejects=_Rejects(None if rejects is None else Path(rejects)),
-        progress=progress,
+    run = _Run.start(
+        engine, catalogue, now, _Rejects(None if rejects is None else Path(rejects)), progress
     )
     try:
         for path in order:
@@ -667,12 +675,8 @@ def ingest_tables(
     Each table is one transaction; reject entries name it "<furnishers>", "<registry>",
     "<relations>" or "<records N>" (N counting from 1) with the row number as the line.
     """
-    run = _Run(
-        engine=engine,
-        catalogue=catalogue or shipped_catalogue(),
-        now=_naive_utc(now),
-        rejects=_Rejects(None if rejects is None else Path(rejects)),
-        progress=progress,
+    run = _Run.start(
+        engine, catalogue, now, _Rejects(None if rejects is None else Path(rejects)), progress
     )
     try:
         for kind, table in (
@@ -744,12 +748,6 @@ def ingest_rows(
     rows are ingested: the same validation and append loop, in one transaction. Rejected rows
     come back with their line and reason instead of going to a reject file."""
     rejects = _MemoryRejects()
-    run = _Run(
-        engine=engine,
-        catalogue=catalogue or shipped_catalogue(),
-        now=_naive_utc(now),
-        rejects=rejects,
-        progress=None,
-    )
+    run = _Run.start(engine, catalogue, now, rejects, None)
     summary = _ingest_source(run, source, kind, _row_batches(rows, BATCH_ROWS))
     return RowsResult(summary, rejects.entries)

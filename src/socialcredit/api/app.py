@@ -7,33 +7,45 @@ the services decide who may do what and log every read of a subject's file.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Security
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
 from socialcredit.api import models, problems
+from socialcredit.api.deps import (
+    AUTH_ERRORS,
+    Api,
+    ApiSettings,
+    Caller,
+    ConsentHeader,
+    Cursor,
+    KeyCache,
+    Limit,
+    PurposeQuery,
+    api_of,
+    errors,
+    problem_doc,
+    utc,
+)
 from socialcredit.api.metrics import Metrics, RequestMetrics
 from socialcredit.api.problems import Problem
-from socialcredit.api.ratelimit import TokenBucket, retry_after
+from socialcredit.api.ratelimit import TokenBucket
 from socialcredit.domain.consents import Consent, Purpose
 from socialcredit.domain.principals import Principal, Role, require_role
 from socialcredit.services import consents as consent_service
 from socialcredit.services import principals as principal_service
 from socialcredit.services.health import store_problem
-from socialcredit.services.pages import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 from socialcredit.services.reads import read_subject
 from socialcredit.services.submissions import (
     JSON_TYPES,
@@ -42,154 +54,6 @@ from socialcredit.services.submissions import (
     parse_body,
     submit_records,
 )
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """How the service runs: rate limits per principal (requests a second, and the burst a
-    key may spend at once; rate 0 turns limiting off), the largest request body, how many
-    requests may use the store at once (keep it below the store's connection pool), and how
-    long a checked key is trusted without asking the store again (a key revoked through this
-    server stops at once; one revoked elsewhere, within this time)."""
-
-    rate: float = 100.0
-    burst: int = 200
-    max_body: int = 256 * 1024 * 1024
-    threads: int = 4
-    key_cache_seconds: float = 5.0
-    rescore: Callable[[sa.Engine, list[str]], list[str]] | None = field(default=None, compare=False)
-
-
-class KeyCache:
-    """Principals whose keys were checked lately, by key hash, for a few seconds."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._known: dict[str, tuple[Principal, float]] = {}
-
-    def get(self, key_hash: str) -> Principal | None:
-        found = self._known.get(key_hash)
-        if found is None:
-            return None
-        if found[1] <= self._clock():
-            self._known.pop(key_hash, None)
-            return None
-        return found[0]
-
-    def put(self, key_hash: str, principal: Principal) -> None:
-        if self.seconds > 0:
-            if len(self._known) > 100_000:
-                self._known.clear()
-            self._known[key_hash] = (principal, self._clock() + self.seconds)
-
-    def forget(self, principal_id: str) -> None:
-        for key_hash, (principal, _) in list(self._known.items()):
-            if principal.id == principal_id:
-                self._known.pop(key_hash, None)
-
-
-@dataclass
-class Api:
-    """What every handler needs: the store, the settings, the limiter, the metrics and the
-    keys checked lately."""
-
-    engine: sa.Engine
-    settings: ApiSettings
-    limiter: TokenBucket
-    metrics: Metrics
-    keys: KeyCache
-
-
-def _api(request: Request) -> Api:
-    api: Api = request.app.state.api
-    return api
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=UTC)
-
-
-# ------------------------------------------------------------------------------ auth
-
-bearer = HTTPBearer(auto_error=False, description="A key from `socialcredit principal add`.")
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="socialcredit"'}
-
-
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Principal:
-    """The principal whose key the call carries (401 without one), within its rate limit
-    (429 past it)."""
-    api = _api(request)
-    if credentials is None:
-        detail = (
-            "no key: send `Authorization: Bearer KEY`"
-            if "authorization" not in request.headers
-            else "the Authorization header must be `Bearer KEY`"
-        )
-        raise Problem(401, "unauthorized", detail, CHALLENGE)
-    key = credentials.credentials.strip()
-    key_hash = principal_service.secret_hash(key)
-    principal = api.keys.get(key_hash)
-    if principal is None:
-        principal = await run_in_threadpool(principal_service.authenticate, api.engine, key)
-        if principal is None:
-            raise Problem(401, "unauthorized", "unknown or revoked key", CHALLENGE)
-        api.keys.put(key_hash, principal)
-    request.state.principal = principal.id
-    wait = api.limiter.take(principal.id)
-    if wait:
-        raise Problem(
-            429,
-            "rate-limited",
-            f"this key may make {api.limiter.rate:g} requests a second "
-            f"(bursts of {api.limiter.burst}); retry in {wait:.2f} s",
-            {"Retry-After": retry_after(wait)},
-        )
-    return principal
-
-
-Caller = Annotated[Principal, Depends(current_principal)]
-Cursor = Annotated[
-    str | None, Query(max_length=512, description="`next_cursor` from the previous page.")
-]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
-
-
-def _problem(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Problem"}
-    return {"description": description, "content": {problems.MEDIA_TYPE: {"schema": schema}}}
-
-
-def _retry_header() -> dict[str, Any]:
-    return {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}}
-
-
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _problem("The request cannot be read (a malformed body, or a cursor not handed out)."),
-    401: {
-        **_problem("No key, or an unknown or revoked one."),
-        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
-    },
-    403: _problem("The key's role may not do this (or it lacks the subject's consent)."),
-    422: _problem("A parameter is missing or malformed."),
-    429: {**_problem("Rate limit reached."), "headers": _retry_header()},
-}
-
-
-def _errors(*extra: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        404: "Not in the store.",
-        413: "The body is too large.",
-        415: "The body is neither JSON nor NDJSON.",
-    }
-    out = dict(AUTH_ERRORS)
-    for status in extra:
-        out[status] = _problem(described[status])
-    return out
-
 
 # ------------------------------------------------------------------------------ renderers
 
@@ -202,8 +66,8 @@ def _principal_out(p: Principal) -> dict[str, Any]:
         "subject": p.subject,
         "furnisher": p.furnisher,
         "kinds": list(p.kinds),
-        "created_at": _utc(p.created_at),
-        "revoked_at": _utc(p.revoked_at),
+        "created_at": utc(p.created_at),
+        "revoked_at": utc(p.revoked_at),
     }
 
 
@@ -214,9 +78,9 @@ def _consent_out(c: Consent, now: datetime) -> dict[str, Any]:
         "relying_party": c.relying_party,
         "purpose": c.purpose.value,
         "scope": [s.value for s in c.scopes],
-        "granted_at": _utc(c.granted_at),
-        "expires_at": _utc(c.expires_at),
-        "revoked_at": _utc(c.revoked_at),
+        "granted_at": utc(c.granted_at),
+        "expires_at": utc(c.expires_at),
+        "revoked_at": utc(c.revoked_at),
         "status": c.status(now),
     }
 
@@ -240,7 +104,7 @@ async def healthz() -> Response:
 )
 def readyz(request: Request) -> Response:
     """The store answers and its schema is at the code's revision."""
-    problem = store_problem(_api(request).engine)
+    problem = store_problem(api_of(request).engine)
     if problem:
         return JSONResponse({"status": "not ready", "detail": problem}, status_code=503)
     return JSONResponse({"status": "ready", "detail": None})
@@ -255,14 +119,14 @@ def readyz(request: Request) -> Response:
 )
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: requests, latency, records ingested, rescoring time."""
-    body = generate_latest(_api(request).metrics.registry)
+    body = generate_latest(api_of(request).metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @ops.get(
     "/problems/{slug}",
     response_model=models.ProblemType,
-    responses={404: _problem("No such problem type.")},
+    responses={404: problem_doc("No such problem type.")},
 )
 async def problem_type(slug: str) -> Response:
     """What a problem type means and what to do about it."""
@@ -316,7 +180,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     response_model=models.SubmissionResult,
     tags=["furnishers"],
     openapi_extra={"requestBody": RECORDS_BODY},
-    responses=_errors(413, 415),
+    responses=errors(413, 415),
 )
 async def post_records(request: Request, principal: Caller) -> Response:
     """Send one record (application/json) or many (application/x-ndjson, up to 100,000) in the
@@ -324,7 +188,7 @@ async def post_records(request: Request, principal: Caller) -> Response:
     external id) count as duplicates and change nothing. Bad rows are rejected with their line
     and reason; a body that cannot be read at all changes nothing. The subjects of new records
     are rescored before the answer, so the next read shows their new scores."""
-    api = _api(request)
+    api = api_of(request)
     require_role(principal, Role.FURNISHER)
     media_type = request.headers.get("content-type", "")
     if media_type.split(";", 1)[0].strip().lower() not in (*JSON_TYPES, *NDJSON_TYPES):
@@ -364,22 +228,12 @@ def get_records(
 ) -> Response:
     """Read back this furnisher's submissions, in the order they were stored."""
     items, next_cursor = list_submissions(
-        _api(request).engine, principal, furnisher, PageRequest(cursor, limit)
+        api_of(request).engine, principal, furnisher, PageRequest(cursor, limit)
     )
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 # ---- subjects
-
-
-PurposeQuery = Annotated[
-    Purpose | None,
-    Query(description="Why a relying party reads: required for relying parties."),
-]
-ConsentHeader = Annotated[
-    str | None,
-    Header(alias="X-Consent", description="The subject's consent token (relying parties)."),
-]
 
 
 def _subject_read(
@@ -393,7 +247,7 @@ def _subject_read(
     limit: int = DEFAULT_LIMIT,
 ) -> Response:
     body = read_subject(
-        _api(request).engine,
+        api_of(request).engine,
         principal,
         subject,
         part,
@@ -405,7 +259,7 @@ def _subject_read(
     return JSONResponse(body)
 
 
-SUBJECT_ERRORS = _errors(404)
+SUBJECT_ERRORS = errors(404)
 
 
 @v1.get(
@@ -522,7 +376,7 @@ def post_consent(
     party, which sends it as X-Consent."""
     require_role(principal, Role.SUBJECT)
     created = consent_service.grant_consent(
-        _api(request).engine,
+        api_of(request).engine,
         principal,
         relying_party=grant.relying_party,
         purpose=grant.purpose.value,
@@ -542,7 +396,7 @@ def get_consents(
     """A subject's consents, or those granted to a relying party (tokens are never shown
     again)."""
     items, next_cursor = consent_service.list_consents(
-        _api(request).engine, principal, PageRequest(cursor, limit)
+        api_of(request).engine, principal, PageRequest(cursor, limit)
     )
     now = principal_service.utc_now()
     return {"items": [_consent_out(c, now) for c in items], "next_cursor": next_cursor}
@@ -552,11 +406,11 @@ def get_consents(
     "/consents/{id}",
     response_model=models.ConsentOut,
     tags=["consents"],
-    responses=_errors(404),
+    responses=errors(404),
 )
 def delete_consent(request: Request, principal: Caller, id: str) -> dict[str, Any]:
     """The subject revokes a consent: its token stops working at once."""
-    consent = consent_service.revoke_consent(_api(request).engine, principal, id)
+    consent = consent_service.revoke_consent(api_of(request).engine, principal, id)
     return _consent_out(consent, principal_service.utc_now())
 
 
@@ -574,7 +428,7 @@ def post_principal(request: Request, principal: Caller, new: models.PrincipalIn)
     """Create a principal (admin). The answer carries its key, shown only now."""
     require_role(principal, Role.ADMIN)
     created = principal_service.create_principal(
-        _api(request).engine, new.role.value, new.name, subject=new.subject, kinds=new.kinds
+        api_of(request).engine, new.role.value, new.name, subject=new.subject, kinds=new.kinds
     )
     return {**_principal_out(created.principal), "key": created.key}
 
@@ -589,7 +443,7 @@ def get_principals(
     """Every principal (admin); keys are never shown again."""
     require_role(principal, Role.ADMIN)
     items, next_cursor = principal_service.list_principals(
-        _api(request).engine, PageRequest(cursor, limit)
+        api_of(request).engine, PageRequest(cursor, limit)
     )
     return {"items": [_principal_out(p) for p in items], "next_cursor": next_cursor}
 
@@ -598,12 +452,12 @@ def get_principals(
     "/principals/{id}",
     response_model=models.PrincipalOut,
     tags=["principals"],
-    responses=_errors(404),
+    responses=errors(404),
 )
 def delete_principal(request: Request, principal: Caller, id: str) -> dict[str, Any]:
     """Revoke a principal (admin): its key stops working at once."""
     require_role(principal, Role.ADMIN)
-    api = _api(request)
+    api = api_of(request)
     revoked = principal_service.revoke_principal(api.engine, id)
     api.keys.forget(revoked.id)
     return _principal_out(revoked)

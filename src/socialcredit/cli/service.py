@@ -9,22 +9,12 @@ from typing import Annotated
 
 import typer
 
+from socialcredit.cli.common import Db, console, fail, ready_store
 from socialcredit.domain.principals import ROLES
-from socialcredit.store import database
 
 principal_app = typer.Typer(
     help="Manage the principals (API keys) of the HTTP service.", no_args_is_help=True
 )
-
-Db = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar=database.URL_VARIABLE,
-        help="Store URL (sqlite:///FILE or postgresql://...). Default: socialcredit.db here.",
-        show_envvar=True,
-    ),
-]
 
 
 @principal_app.command("add")
@@ -55,7 +45,6 @@ def principal_add(
 ) -> None:
     """Create a principal and print its key. The key is shown only this once; only its hash
     is stored."""
-    from socialcredit.cli import console, fail, ready_store
     from socialcredit.services.errors import InvalidRequest
     from socialcredit.services.principals import create_principal
 
@@ -88,7 +77,6 @@ def principal_list(
     db: Db = None,
 ) -> None:
     """List principals (never their keys)."""
-    from socialcredit.cli import console, ready_store
     from socialcredit.services.pages import MAX_LIMIT, PageRequest
     from socialcredit.services.principals import list_principals
 
@@ -133,7 +121,6 @@ def principal_revoke(
     db: Db = None,
 ) -> None:
     """Revoke a principal: its key stops working at once."""
-    from socialcredit.cli import console, fail, ready_store
     from socialcredit.services.errors import NotFound
     from socialcredit.services.principals import revoke_principal
 
@@ -166,7 +153,6 @@ def serve(
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (docs/api.md) over the store until interrupted."""
-    from socialcredit.cli import fail, ready_store
 
     level = log_level.lower()
     if level not in ("debug", "info", "warning", "error"):

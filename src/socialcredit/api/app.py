@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
-from socialcredit.api import models, problems
+from socialcredit.api import lists, models, problems
 from socialcredit.api.deps import (
     AUTH_ERRORS,
     Api,
@@ -495,6 +495,8 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
     problems.install(app)
     app.include_router(ops)
     app.include_router(v1)
+    app.include_router(lists.router)
+    app.include_router(lists.public)
     app.add_middleware(RequestMetrics, metrics=app.state.api.metrics)
 
     def openapi() -> dict[str, Any]:

@@ -11,6 +11,7 @@ import typer
 
 from socialcredit.cli.common import Db, Json, console, errors, fail, parse_day, ready_store
 from socialcredit.cli.lab import lab_app
+from socialcredit.cli.lists import decide, flags, lists
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import subject_report
 from socialcredit.cli.service import principal_app, serve
@@ -31,6 +32,9 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(furnisher_app, name="furnisher")
 app.add_typer(lab_app, name="lab")
 app.add_typer(principal_app, name="principal")
+app.command()(lists)
+app.command()(decide)
+app.command()(flags)
 
 
 @app.command()
@@ -272,12 +276,26 @@ def show(
 
 @policy_app.command("check")
 def policy_check(
-    file: Annotated[Path, typer.Argument(help="Program file (TOML).")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Program file (TOML). Without it: the lists and measures catalogue."),
+    ] = None,
     catalogue: Annotated[
         Path | None, typer.Option(help="Record catalogue (default: the shipped one).")
     ] = None,
+    lists: Annotated[
+        Path | None, typer.Option("--lists", help="Lists file (default: the shipped one).")
+    ] = None,
+    measures: Annotated[
+        Path | None, typer.Option("--measures", help="Measures catalogue (default: shipped).")
+    ] = None,
 ) -> None:
-    """Validate a program and run the guard; exit 1 naming each problem."""
+    """Validate a program and run the guard, or (without FILE) the lists and the measures
+    catalogue, warning where a list from an unrelated context restricts a service or a measure
+    is heavier than its list's tier; exit 1 naming each problem."""
+    if file is None:
+        _check_measures(lists, measures)
+        return
     try:
         loaded = load_program(file)
         problems = guard_check(loaded, load_catalogue(catalogue))
@@ -289,6 +307,24 @@ def policy_check(
         raise typer.Exit(1)
     console.print(
         f"{file}: program {loaded.program.id} is valid, version {loaded.version}", soft_wrap=True
+    )
+
+
+def _check_measures(lists: Path | None, measures: Path | None) -> None:
+    from socialcredit.policy.measures import load_measures
+
+    try:
+        loaded = load_measures(lists, measures)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for warning in loaded.warnings:
+        errors.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"{len(loaded.lists)} lists and {len(loaded.services)} services are valid, "
+        f"version {loaded.version} ({len(loaded.warnings)} warnings)",
+        soft_wrap=True,
     )
 
 

@@ -20,6 +20,11 @@ class Purpose(StrEnum):
     MATCHMAKING = "matchmaking"
     DEPOSIT_WAIVER = "deposit_waiver"
     ACCOUNT_OPENING = "account_opening"
+    PURCHASE = "purchase"
+    LEISURE = "leisure"
+    EDUCATION = "education"
+    COMPANY_REGISTRATION = "company_registration"
+    PUBLIC_SERVICE = "public_service"
 
 
 PURPOSES = tuple(p.value for p in Purpose)
@@ -32,6 +37,8 @@ class Scope(StrEnum):
     HISTORY = "history"
     RECORDS = "records"
     RELATIONS = "relations"
+    LISTS = "lists"
+    DECISIONS = "decisions"  # ask for decisions on services; not a part of the file to read
 
 
 SCOPES = tuple(s.value for s in Scope)

@@ -48,7 +48,10 @@ class Principal:
 
 
 # Parts of a subject's file that a relying party may be let read, and the one it never may.
-SUBJECT_PARTS: tuple[str, ...] = (*(s.value for s in Scope), "access-log")
+SUBJECT_PARTS: tuple[str, ...] = (
+    *(s.value for s in Scope if s is not Scope.DECISIONS),
+    "access-log",
+)
 
 
 def reading_refusal(principal: Principal, subject: str, part: str) -> str | None:

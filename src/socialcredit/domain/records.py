@@ -38,7 +38,7 @@ RELATION_FIELDS = (
     "confirmed",
 )
 FURNISHER_FIELDS = ("furnisher", "type", "name")
-REGISTRY_FIELDS = ("subject", "name", "region", "urban", "birth_year", "sex")
+REGISTRY_FIELDS = ("subject", "name", "region", "urban", "birth_year", "sex", "address")
 
 
 class RowError(ValueError):
@@ -96,6 +96,7 @@ class RegistryEntry:
     urban: bool | None
     birth_year: int | None
     sex: str | None
+    address: str | None = None
 
 
 def _text(row: Mapping[str, Any], name: str, required: bool = True) -> str | None:
@@ -295,4 +296,5 @@ def parse_registry(row: Mapping[str, Any]) -> RegistryEntry:
         urban=None if urban_raw in (None, "") else _bool(urban_raw, "urban"),
         birth_year=None if year is None else int(year),
         sex=_text(row, "sex", required=False),
+        address=_text(row, "address", required=False),
     )

@@ -2,7 +2,8 @@
 consent, and the access log entry, committed before the answer leaves.
 
 Parts: `scores` (exactly what `socialcredit show --json` prints), `history` (every snapshot),
-`records`, `relations`, and `access-log` (the subject's own only).
+`records`, `relations`, `lists` (the entries the subject is on now), and `access-log` (the
+subject's own only).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from socialcredit.domain.principals import (
 )
 from socialcredit.services.consents import check_consent
 from socialcredit.services.errors import InvalidRequest
+from socialcredit.services.lists import entry_json, subject_entries
 from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.subjects import SubjectNotFound, latest_scores
@@ -137,11 +139,21 @@ def _access_log(
     return body, {"items": len(items)}
 
 
+def _lists(
+    connection: sa.Connection, subject: str, kind: str, page: PageRequest
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    entries = subject_entries(connection, subject, utc_now())
+    items = [entry_json(e) for e in entries.values()]
+    body = {"subject": subject, "kind": kind, "items": items}
+    return body, {"lists": [i["list"] for i in items]}
+
+
 READERS: dict[str, Reader] = {
     "scores": _scores,
     "history": _history,
     "records": _records,
     "relations": _relations,
+    "lists": _lists,
     "access-log": _access_log,
 }
 

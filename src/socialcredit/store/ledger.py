@@ -50,7 +50,7 @@ RELATION_COLUMNS = (
     "furnisher", "external_id", "subject", "other", "relation", "start", "end", "confirmed",
     "received_at",
 )  # fmt: skip
-REGISTRY_COLUMNS = ("subject", "name", "region", "urban", "birth_year", "sex")
+REGISTRY_COLUMNS = ("subject", "name", "region", "urban", "birth_year", "sex", "address")
 
 
 def add_records(connection: sa.Connection, items: Sequence[Record], received_at: datetime) -> int:
@@ -105,7 +105,7 @@ def add_relations(
 
 def add_registry(connection: sa.Connection, items: Sequence[RegistryEntry]) -> int:
     """Store registry entries; an entry already stored for a subject is kept."""
-    rows = [(e.subject, e.name, e.region, e.urban, e.birth_year, e.sex) for e in items]
+    rows = [(e.subject, e.name, e.region, e.urban, e.birth_year, e.sex, e.address) for e in items]
     return append_rows(connection, tables.registry, REGISTRY_COLUMNS, rows)
 
 

@@ -32,6 +32,7 @@ registry = sa.Table(
     sa.Column("urban", sa.Boolean),
     sa.Column("birth_year", sa.Integer),
     sa.Column("sex", sa.String(8)),
+    sa.Column("address", sa.String(300)),  # organisations' registered address (phoenix check)
 )
 
 # The ledger: append-only; triggers refuse UPDATE and DELETE.
@@ -166,3 +167,39 @@ access_log = sa.Table(
     sa.Column("returned", sa.Text, nullable=False),  # JSON: a summary of what was served
 )
 sa.Index("ix_access_log_subject", access_log.c.subject, access_log.c.id)
+
+# ---- lists and decisions
+
+# Every decision on a service about a subject, with its trace: append-only.
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("purpose", sa.String(32)),
+    sa.Column("principal", sa.String(40), nullable=False),
+    sa.Column("decision", sa.String(32), nullable=False),
+    sa.Column("measures", sa.Text, nullable=False),  # JSON
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(40)),
+    sa.Column("catalogue_version", sa.String(40), nullable=False),
+    sa.Column("trace", sa.Text, nullable=False),  # JSON
+)
+sa.Index("ix_decisions_subject", decisions.c.subject, decisions.c.id)
+
+# Credit repair applications and their outcome; a granted repair ends the cases begun before it.
+repairs = sa.Table(
+    "repairs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("list", sa.String(64), nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("commitment", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # granted | refused
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_by", sa.String(40), nullable=False),
+)
+sa.Index("ix_repairs_subject", repairs.c.subject, repairs.c.list)

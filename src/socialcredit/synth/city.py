@@ -554,8 +554,21 @@ def _registry(
                 mask=np.arange(persons + n_org) >= persons,
             ),
             "sex": pa.array(np.where(male, "M", "F").tolist() + [None] * n_org, pa.string()),
+            "address": pa.array([None] * persons + _org_addresses(o_region), pa.string()),
         }
     )
+
+
+STREETS = ("Chengshan", "Shidao", "Yatou", "Haiyang", "Xinhua", "Renmin", "Jianshe", "Binhai")
+
+
+def _org_addresses(o_region: Ints) -> list[str]:
+    """Registered addresses for organisations, fixed by their position (no random draws, so
+    the rest of the city does not change)."""
+    return [
+        f"No. {1 + (i * 7919) % 400} {STREETS[(i * 31) % len(STREETS)]} Road, {REGIONS[r][1]}"
+        for i, r in enumerate(o_region.tolist())
+    ]
 
 
 def _case_numbers(

@@ -1,21 +1,78 @@
-"""Lists and decisions: the decision log, credit repairs, organisations' addresses.
+"""Lists and decisions: the append-only decision log, credit repairs, organisations' addresses.
 
 Revision ID: 0004
 Revises: 0003
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+APPEND_ONLY_SQLITE = """
+CREATE TRIGGER decisions_append_only_{op} BEFORE {op} ON decisions
+BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END
+"""
+APPEND_ONLY_PG_FUNCTION = """
+CREATE FUNCTION decisions_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'the decision log is append-only'; END $$ LANGUAGE plpgsql
+"""
+APPEND_ONLY_PG = """
+CREATE TRIGGER decisions_append_only_{op} BEFORE {op} ON decisions
+FOR EACH ROW EXECUTE FUNCTION decisions_append_only()
+"""
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "decisions",
+        sa.Column("id", BIGINT, primary_key=True),
+        sa.Column("at", sa.DateTime, nullable=False),
+        sa.Column("subject", sa.String(32), nullable=False),
+        sa.Column("service", sa.String(64), nullable=False),
+        sa.Column("purpose", sa.String(32)),
+        sa.Column("principal", sa.String(40), nullable=False),
+        sa.Column("decision", sa.String(32), nullable=False),
+        sa.Column("measures", sa.Text, nullable=False),
+        sa.Column("program", sa.String(64), nullable=False),
+        sa.Column("policy_version", sa.String(40)),
+        sa.Column("catalogue_version", sa.String(40), nullable=False),
+        sa.Column("trace", sa.Text, nullable=False),
+    )
+    op.create_index("ix_decisions_subject", "decisions", ["subject", "id"])
+    op.create_table(
+        "repairs",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("subject", sa.String(32), nullable=False),
+        sa.Column("list", sa.String(64), nullable=False),
+        sa.Column("applied_at", sa.DateTime, nullable=False),
+        sa.Column("commitment", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("decided_by", sa.String(40), nullable=False),
+    )
+    op.create_index("ix_repairs_subject", "repairs", ["subject", "list"])
+    with op.batch_alter_table("registry") as batch:
+        batch.add_column(sa.Column("address", sa.String(300)))
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(APPEND_ONLY_PG_FUNCTION)
+    for statement in ("UPDATE", "DELETE"):
+        if dialect == "sqlite":
+            op.execute(APPEND_ONLY_SQLITE.format(op=statement))
+        elif dialect == "postgresql":
+            op.execute(APPEND_ONLY_PG.format(op=statement))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("registry") as batch:
+        batch.drop_column("address")
+    op.drop_table("repairs")
+    op.drop_table("decisions")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS decisions_append_only()")

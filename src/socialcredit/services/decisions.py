@@ -1,0 +1,231 @@
+"""Decide whether a subject may have a service: gather only what the service's catalogue entry
+names, evaluate its measures, and log the decision (in the decision log, and in the subject's
+access log) before the answer leaves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.measures import Decision, Service, SubjectFacts, decide
+from socialcredit.domain.principals import NotAllowed, Principal, Role
+from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
+from socialcredit.services.consents import check_consent
+from socialcredit.services.errors import InvalidRequest, NotFound
+from socialcredit.services.lists import phoenix_flags, subject_entries
+from socialcredit.services.principals import utc_now
+from socialcredit.store import access, files
+from socialcredit.store import lists as store
+from socialcredit.store.writers import one_writer
+
+DECISION_SCOPE = "decisions"
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One question: may `subject` have `service`, asked for `purpose` with a consent token."""
+
+    subject: str
+    service: str
+    purpose: str | None = None
+    consent_token: str | None = None
+
+
+def _service(catalogue: MeasuresCatalogue, name: str) -> Service:
+    service = catalogue.service(name)
+    if service is None:
+        raise NotFound(f"no service {name!r}; services: {', '.join(catalogue.services)}")
+    return service
+
+
+def _subject_id(subject: str) -> str:
+    try:
+        return identify(subject)[0]
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"not a subject id: {exc}") from None
+
+
+def _check_caller(
+    connection: sa.Connection,
+    principal: Principal,
+    service: Service,
+    request: DecisionRequest,
+    subject: str,
+    now: datetime,
+) -> str | None:
+    """Raise unless the principal may ask; the consent id a relying party used, if any."""
+    if principal.role is Role.SUBJECT:
+        if principal.subject != subject:
+            raise NotAllowed("a subject may ask for decisions about itself only")
+        return None
+    if principal.role is Role.ADMIN:
+        return None
+    if principal.role is not Role.RELYING_PARTY:
+        raise NotAllowed(f"a principal with role {principal.role.value} may not ask for decisions")
+    if request.purpose is not None and request.purpose not in service.purposes:
+        raise NotAllowed(
+            f"a decision on {service.name} serves the purpose "
+            f"{' or '.join(service.purposes)}, not {request.purpose}"
+        )
+    consent = check_consent(
+        connection,
+        principal,
+        request.consent_token,
+        subject=subject,
+        purpose=request.purpose,
+        scope=DECISION_SCOPE,
+        now=now,
+    )
+    return consent.id
+
+
+def subject_facts(
+    connection: sa.Connection,
+    service: Service,
+    subject: str,
+    kind: str,
+    now: datetime,
+    catalogue: MeasuresCatalogue,
+) -> SubjectFacts:
+    """Everything the service's entry names about the subject, and nothing else."""
+    entries = subject_entries(connection, subject, now, catalogue=catalogue, names=service.lists)
+    score = store.latest_score(connection, subject, service.program)
+    flags: dict[str, str] = {}
+    if kind == "organisation" and any(m.when.flag == "phoenix" for m in service.measures):
+        reason = phoenix_flags(connection, now, [subject], catalogue=catalogue).get(subject)
+        if reason is not None:
+            flags["phoenix"] = reason
+    record_kinds = {k for m in service.measures if m.when.records for k in m.when.records.kinds}
+    records: dict[str, list[tuple[int, datetime]]] = {}
+    for r in store.subject_records(connection, subject, record_kinds, now):
+        records.setdefault(r.kind, []).append((r.id, r.occurred_at))
+    return SubjectFacts(subject, entries, score, flags, records)
+
+
+def decision_json(
+    decision: Decision, decision_id: int, purpose: str | None, at: datetime, version: str
+) -> dict[str, Any]:
+    """A decision as the API, the CLI and the log show it."""
+    return {
+        "id": decision_id,
+        "subject": decision.subject,
+        "service": decision.service,
+        "purpose": purpose,
+        "decision": decision.outcome.value,
+        "measures": decision.measures,
+        "program": decision.program,
+        "policy_version": decision.policy_version,
+        "catalogue_version": version,
+        "at": at.isoformat() + "Z",
+        "trace": decision.trace,
+    }
+
+
+def decide_many(
+    engine: sa.Engine,
+    principal: Principal,
+    requests: Sequence[DecisionRequest],
+    *,
+    endpoint: str,
+    now: datetime | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> list[dict[str, Any]]:
+    """Decide each request and log every decision, all in one transaction: either every answer
+    is logged and returned, or none is (raises on the first request that may not be asked)."""
+    catalogue = catalogue or shipped_measures()
+    now = now or utc_now()
+    made: list[tuple[Decision, DecisionRequest, str | None]] = []
+    with engine.connect() as connection:
+        for request in requests:
+            service = _service(catalogue, request.service)
+            subject = _subject_id(request.subject)
+            consent = _check_caller(connection, principal, service, request, subject, now)
+            kind = files.subject_kind(connection, subject)
+            if kind is None:
+                raise NotFound(f"no subject {subject} in the store")
+            facts = subject_facts(connection, service, subject, kind, now, catalogue)
+            made.append((decide(service, facts, now), request, consent))
+    with one_writer(engine), engine.begin() as connection:
+        ids = store.add_decisions(
+            connection,
+            [
+                {
+                    "at": now,
+                    "subject": d.subject,
+                    "service": d.service,
+                    "purpose": r.purpose,
+                    "principal": principal.id,
+                    "decision": d.outcome.value,
+                    "measures": json.dumps(d.measures, separators=(",", ":")),
+                    "program": d.program,
+                    "policy_version": d.policy_version,
+                    "catalogue_version": catalogue.version,
+                    "trace": json.dumps(d.trace, separators=(",", ":")),
+                }
+                for d, r, _ in made
+            ],
+        )
+        for decision_id, (d, r, consent) in zip(ids, made, strict=True):
+            access.append_access(
+                connection,
+                {
+                    "at": now,
+                    "subject": d.subject,
+                    "principal": principal.id,
+                    "principal_name": principal.name,
+                    "role": principal.role.value,
+                    "purpose": r.purpose,
+                    "what": "decision",
+                    "endpoint": endpoint,
+                    "consent": consent,
+                    "returned": {
+                        "decision_id": decision_id,
+                        "service": d.service,
+                        "decision": d.outcome.value,
+                        "measures": [m["id"] for m in d.measures],
+                    },
+                },
+            )
+    return [
+        decision_json(d, i, r.purpose, now, catalogue.version)
+        for i, (d, r, _) in zip(ids, made, strict=True)
+    ]
+
+
+def decide_one(
+    engine: sa.Engine,
+    principal: Principal,
+    request: DecisionRequest,
+    *,
+    endpoint: str,
+    now: datetime | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> dict[str, Any]:
+    """Decide one request and log it (see decide_many)."""
+    return decide_many(
+        engine, principal, [request], endpoint=endpoint, now=now, catalogue=catalogue
+    )[0]
+
+
+def stored_decision_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A logged decision as the API shows it."""
+    return {
+        "id": row["id"],
+        "subject": row["subject"],
+        "service": row["service"],
+        "purpose": row["purpose"],
+        "decision": row["decision"],
+        "measures": json.loads(row["measures"]),
+        "program": row["program"],
+        "policy_version": row["policy_version"],
+        "catalogue_version": row["catalogue_version"],
+        "at": row["at"].isoformat() + "Z",
+        "trace": json.loads(row["trace"]),
+        "principal": row["principal"],
+    }

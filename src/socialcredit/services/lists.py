@@ -1,0 +1,327 @@
+"""Lists at the moment asked: a subject's entries, a whole list, the public search, phoenix
+flags and credit repair. Entries are derived from the ledger each time, never stored."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.lists import (
+    ListDefinition,
+    ListEntry,
+    ListKind,
+    Representation,
+    entry_of,
+    kinds_read,
+    phoenix_reason,
+    repair_refusal,
+)
+from socialcredit.domain.principals import Principal, Role, require_role
+from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
+from socialcredit.services.errors import InvalidRequest, NotAllowed, NotFound
+from socialcredit.services.principals import utc_now
+from socialcredit.store import files
+from socialcredit.store import lists as store
+from socialcredit.store.writers import one_writer
+
+
+def _definitions(catalogue: MeasuresCatalogue, names: Sequence[str] | None) -> list[ListDefinition]:
+    if names is None:
+        return list(catalogue.lists.values())
+    unknown = [n for n in names if n not in catalogue.lists]
+    if unknown:
+        raise NotFound(f"no list {unknown[0]!r}; lists: {', '.join(catalogue.lists)}")
+    return [catalogue.lists[n] for n in names]
+
+
+def subject_entries(
+    connection: sa.Connection,
+    subject: str,
+    now: datetime,
+    *,
+    catalogue: MeasuresCatalogue | None = None,
+    names: Sequence[str] | None = None,
+) -> dict[str, ListEntry]:
+    """The subject's entries at `now`, by list (only the lists in `names` when given)."""
+    catalogue = catalogue or shipped_measures()
+    definitions = _definitions(catalogue, names)
+    if not definitions:
+        return {}
+    records = store.subject_records(connection, subject, kinds_read(definitions), now)
+    repairs = store.granted_repairs(connection, [subject])
+    out: dict[str, ListEntry] = {}
+    for d in definitions:
+        score = None
+        if d.score is not None:
+            blacklist = d.kind is ListKind.BLACKLIST
+            score = store.latest_score(connection, subject, d.score.program, blacklist=blacklist)
+        entry = entry_of(
+            d, subject, records, now, score=score, repaired_at=repairs.get((subject, d.name))
+        )
+        if entry is not None:
+            out[d.name] = entry
+    return out
+
+
+def population_entries(
+    connection: sa.Connection,
+    definitions: Sequence[ListDefinition],
+    now: datetime,
+    subjects: Sequence[str] | None = None,
+) -> list[ListEntry]:
+    """Everyone on these lists at `now` (or those of `subjects`), by list and subject; the
+    ledger is read once for all of them."""
+    repairs = store.granted_repairs(connection, subjects)
+    by_subject = store.records_by_subject(connection, kinds_read(definitions), now, subjects)
+    entries: list[ListEntry] = []
+    for definition in definitions:
+        if definition.score is not None:
+            blacklist = definition.kind is ListKind.BLACKLIST
+            facts = store.latest_scores_of_program(
+                connection, definition.score.program, blacklist=blacklist
+            )
+            wanted = facts if subjects is None else {s: facts[s] for s in subjects if s in facts}
+            found = (
+                entry_of(
+                    definition,
+                    subject,
+                    [],
+                    now,
+                    score=fact,
+                    repaired_at=repairs.get((subject, definition.name)),
+                )
+                for subject, fact in wanted.items()
+            )
+        else:
+            found = (
+                entry_of(
+                    definition,
+                    subject,
+                    records,
+                    now,
+                    repaired_at=repairs.get((subject, definition.name)),
+                )
+                for subject, records in by_subject.items()
+            )
+        entries.extend(e for e in found if e is not None)
+    return sorted(entries, key=lambda e: (e.list, e.subject))
+
+
+def list_entries(
+    engine: sa.Engine,
+    name: str | None = None,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> list[ListEntry]:
+    """Entries of one list, or of every list, at `now`, by list and subject."""
+    catalogue = catalogue or shipped_measures()
+    definitions = _definitions(catalogue, None if name is None else [name])
+    with engine.connect() as connection:
+        out = population_entries(connection, definitions, now or utc_now())
+    return out if limit is None else out[:limit]
+
+
+def entry_json(entry: ListEntry, name: str | None = None) -> dict[str, Any]:
+    """An entry as the CLI and the API show it."""
+    return {
+        "subject": entry.subject,
+        "name": name,
+        "list": entry.list,
+        "kind": entry.kind.value,
+        "tier": entry.tier.value,
+        "since": entry.since.isoformat(),
+        "until": entry.until.isoformat(),
+        "record_ids": list(entry.record_ids),
+        "cases": [
+            {
+                "start": c.start.isoformat(),
+                "until": c.until.isoformat(),
+                "record_ids": list(c.record_ids),
+                "case": c.evidence,
+            }
+            for c in entry.cases
+        ],
+        "how_to_leave": entry.how_to_leave,
+        "repairable_from": entry.repairable_from.isoformat(),
+        "public": entry.public,
+    }
+
+
+def public_entry_json(entry: ListEntry, name: str | None) -> dict[str, Any]:
+    """Only what a public list shows: who, which list, since, until, the case numbers."""
+    return {
+        "subject": entry.subject,
+        "name": name,
+        "list": entry.list,
+        "since": entry.since.date().isoformat(),
+        "until": entry.until.date().isoformat(),
+        "cases": [c.evidence for c in entry.cases if c.evidence],
+    }
+
+
+def search_public(
+    engine: sa.Engine,
+    name: str,
+    query: str | None,
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> list[dict[str, Any]]:
+    """Search a public list by a subject's id or name, as the court's public site allows.
+    A list that is not public is not found."""
+    catalogue = catalogue or shipped_measures()
+    definition = catalogue.lists.get(name)
+    if definition is None or not definition.public:
+        public = ", ".join(n for n, d in catalogue.lists.items() if d.public)
+        raise NotFound(f"no public list {name!r}; public lists: {public}")
+    now = now or utc_now()
+    text = (query or "").strip()
+    with engine.connect() as connection:
+        subjects: list[str] | None = None
+        if text:
+            try:
+                subjects = [identify(text)[0]]
+            except InvalidIdentifier:
+                if len(text) < 2:
+                    message = "search by an id or at least 2 letters of a name"
+                    raise InvalidRequest(message) from None
+                subjects = store.subjects_named(connection, text, 1000)
+            if not subjects:
+                return []
+        entries = population_entries(connection, [definition], now, subjects)[:limit]
+        shown = store.names(connection, [e.subject for e in entries])
+    return [public_entry_json(e, shown.get(e.subject)) for e in entries]
+
+
+def public_lists(catalogue: MeasuresCatalogue | None = None) -> list[dict[str, Any]]:
+    """The public lists: name, title, kind, tier, how to get off."""
+    catalogue = catalogue or shipped_measures()
+    return [
+        {
+            "name": d.name,
+            "title": d.title,
+            "kind": d.kind.value,
+            "tier": d.tier.value,
+            "how_to_leave": d.how_to_leave,
+            "source": d.source,
+        }
+        for d in catalogue.lists.values()
+        if d.public
+    ]
+
+
+def phoenix_flags(
+    connection: sa.Connection,
+    now: datetime,
+    organisations: Sequence[str] | None = None,
+    *,
+    catalogue: MeasuresCatalogue | None = None,
+) -> dict[str, str]:
+    """Organisations flagged for review as possible phoenixes of blacklisted ones, with why."""
+    catalogue = catalogue or shipped_measures()
+    if organisations is None:
+        rows = store.representatives(connection)
+    else:
+        own = store.representatives(connection, organisations)
+        rows = store.represented_by(connection, sorted({p for p, _, _, _ in own}))
+    representations = [Representation(p, o, start) for p, o, start, _ in rows]
+    others = sorted({r.organisation for r in representations})
+    if not others:
+        return {}
+    blacklists = [d for d in catalogue.lists.values() if d.kind is ListKind.BLACKLIST]
+    blacklisted: dict[str, ListEntry] = {}
+    for entry in population_entries(connection, blacklists, now, others):
+        blacklisted.setdefault(entry.subject, entry)
+    if not blacklisted:
+        return {}
+    addresses = store.addresses(connection, others)
+    candidates = organisations if organisations is not None else others
+    flags = {}
+    for organisation in candidates:
+        reason = phoenix_reason(organisation, representations, addresses, blacklisted)
+        if reason is not None:
+            flags[organisation] = reason
+    return flags
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    """A repair application and what was decided."""
+
+    id: str
+    subject: str
+    list: str
+    status: str
+    reason: str
+    applied_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "list": self.list,
+            "status": self.status,
+            "reason": self.reason,
+            "applied_at": self.applied_at.isoformat(),
+        }
+
+
+def apply_for_repair(
+    engine: sa.Engine,
+    principal: Principal,
+    list_name: str,
+    commitment: str,
+    *,
+    subject: str | None = None,
+    now: datetime | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> RepairOutcome:
+    """A listed subject applies for credit repair with a credit commitment. The rules decide at
+    once (listed, the tier's minimum display period passed, the obligation met) and the outcome
+    is recorded; a granted repair ends the entry for every decision from now on."""
+    require_role(principal, Role.SUBJECT, Role.ADMIN)
+    subject = subject or principal.subject
+    if subject is None:
+        raise InvalidRequest("name the subject applying")
+    if principal.role is Role.SUBJECT and principal.subject != subject:
+        raise NotAllowed("a subject may apply for repair of its own entries only")
+    catalogue = catalogue or shipped_measures()
+    definition = _definitions(catalogue, [list_name])[0]
+    now = now or utc_now()
+    with one_writer(engine), engine.begin() as connection:
+        if files.subject_kind(connection, subject) is None:
+            raise NotFound(f"no subject {subject} in the store")
+        entry = subject_entries(connection, subject, now, catalogue=catalogue, names=[list_name])
+        records = store.subject_records(connection, subject, kinds_read([definition]), now)
+        refusal = repair_refusal(definition, entry.get(list_name), records, commitment, now)
+        outcome = RepairOutcome(
+            id="rep_" + secrets.token_hex(8),
+            subject=subject,
+            list=list_name,
+            status="refused" if refusal else "granted",
+            reason=refusal or "the rules for repair are met; publication of the entry ends now",
+            applied_at=now,
+        )
+        store.add_repair(
+            connection,
+            {
+                "id": outcome.id,
+                "subject": subject,
+                "list": list_name,
+                "applied_at": now,
+                "commitment": commitment.strip(),
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "decided_by": "rules",
+            },
+        )
+    return outcome

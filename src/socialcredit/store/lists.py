@@ -1,0 +1,263 @@
+"""What lists and decisions read from the store: records of the kinds lists look at, the latest
+snapshot per program, granted repairs, organisations' representatives and addresses; and the
+decision log and repairs they write."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.lists import LedgerRecord, ScoreFact
+from socialcredit.store import tables
+
+_R = tables.records
+_RECORD_COLUMNS = (
+    _R.c.id,
+    _R.c.subject,
+    _R.c.furnisher,
+    _R.c.external_id,
+    _R.c.kind,
+    _R.c.occurred_at,
+    _R.c.value,
+    _R.c.evidence,
+    _R.c.replaces,
+)
+
+
+def _in_force(rows: Iterable[Any], now: datetime) -> list[Any]:
+    """Rows not replaced by another record and not retractions, that occurred by `now` (the
+    rule engines.definition.effective_records applies in SQL)."""
+    rows = list(rows)
+    replaced = {(r.furnisher, r.replaces) for r in rows if r.replaces is not None}
+    return [
+        r
+        for r in rows
+        if (r.furnisher, r.external_id) not in replaced
+        and r.kind != RETRACTION_KIND
+        and r.occurred_at <= now
+    ]
+
+
+def _ledger_record(row: Any) -> LedgerRecord:
+    return LedgerRecord(row.id, row.kind, row.occurred_at, row.value, row.evidence)
+
+
+def subject_records(
+    connection: sa.Connection, subject: str, kinds: Iterable[str], now: datetime
+) -> list[LedgerRecord]:
+    """The subject's records in force of these kinds."""
+    wanted = sorted(set(kinds))
+    if not wanted:
+        return []
+    query = sa.select(*_RECORD_COLUMNS).where(
+        _R.c.subject == subject, sa.or_(_R.c.kind.in_(wanted), _R.c.replaces.is_not(None))
+    )
+    live = _in_force(connection.execute(query), now)
+    return [_ledger_record(r) for r in live if r.kind in wanted]
+
+
+def records_by_subject(
+    connection: sa.Connection,
+    kinds: Iterable[str],
+    now: datetime,
+    subjects: Sequence[str] | None = None,
+) -> dict[str, list[LedgerRecord]]:
+    """Records in force of these kinds for everyone (or for `subjects`), by subject."""
+    wanted = sorted(set(kinds))
+    query = sa.select(*_RECORD_COLUMNS).where(
+        sa.or_(_R.c.kind.in_(wanted), _R.c.kind == RETRACTION_KIND)
+    )
+    if subjects is not None:
+        query = query.where(_R.c.subject.in_(list(subjects)))
+    by_subject: dict[str, list[Any]] = defaultdict(list)
+    for row in connection.execute(query):
+        by_subject[row.subject].append(row)
+    out: dict[str, list[LedgerRecord]] = {}
+    for subject, rows in by_subject.items():
+        live = [_ledger_record(r) for r in _in_force(rows, now) if r.kind in wanted]
+        if live:
+            out[subject] = live
+    return out
+
+
+def _score_fact(row: Any, blacklist: bool | None) -> ScoreFact:
+    ids: tuple[int, ...] = ()
+    if blacklist is not None:
+        explanation = json.loads(row.explanation)
+        ids = tuple(
+            sorted(
+                i
+                for c in explanation.get("contributions", [])
+                if (c["points"] < 0 if blacklist else c["points"] > 0)
+                for i in c.get("record_ids", [])
+            )
+        )
+    return ScoreFact(row.program, row.policy_version, row.as_of, row.score, row.grade, ids)
+
+
+def latest_score(
+    connection: sa.Connection, subject: str, program: str, *, blacklist: bool | None = None
+) -> ScoreFact | None:
+    """The subject's newest snapshot under a program; with `blacklist` set, its record ids are
+    those behind the points it lost (True) or gained (False)."""
+    s = tables.scores
+    row = connection.execute(
+        sa.select(
+            s.c.program, s.c.policy_version, s.c.as_of, s.c.score, s.c.grade, s.c.explanation
+        )
+        .where(s.c.subject == subject, s.c.program == program)
+        .order_by(s.c.run_id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _score_fact(row, blacklist)
+
+
+def latest_scores_of_program(
+    connection: sa.Connection, program: str, *, blacklist: bool
+) -> dict[str, ScoreFact]:
+    """Every subject's newest snapshot under a program."""
+    s = tables.scores
+    newest = (
+        sa.select(s.c.subject, sa.func.max(s.c.run_id).label("run_id"))
+        .where(s.c.program == program)
+        .group_by(s.c.subject)
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(
+            s.c.subject,
+            s.c.program,
+            s.c.policy_version,
+            s.c.as_of,
+            s.c.score,
+            s.c.grade,
+            s.c.explanation,
+        ).join(newest, sa.and_(s.c.subject == newest.c.subject, s.c.run_id == newest.c.run_id))
+    )
+    return {r.subject: _score_fact(r, blacklist) for r in rows}
+
+
+def granted_repairs(
+    connection: sa.Connection, subjects: Sequence[str] | None = None
+) -> dict[tuple[str, str], datetime]:
+    """When each (subject, list) repair was last granted."""
+    r = tables.repairs
+    query = (
+        sa.select(r.c.subject, r.c.list, sa.func.max(r.c.applied_at))
+        .where(r.c.status == "granted")
+        .group_by(r.c.subject, r.c.list)
+    )
+    if subjects is not None:
+        query = query.where(r.c.subject.in_(list(subjects)))
+    return {(s, name): at for s, name, at in connection.execute(query)}
+
+
+def add_repair(connection: sa.Connection, row: dict[str, Any]) -> None:
+    connection.execute(tables.repairs.insert(), row)
+
+
+def repairs_of(connection: sa.Connection, subject: str) -> list[dict[str, Any]]:
+    r = tables.repairs
+    rows = connection.execute(
+        sa.select(r).where(r.c.subject == subject).order_by(r.c.applied_at, r.c.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def names(connection: sa.Connection, subjects: Sequence[str]) -> dict[str, str | None]:
+    """Display names from the registry."""
+    g = tables.registry
+    rows = connection.execute(
+        sa.select(g.c.subject, g.c.name).where(g.c.subject.in_(list(subjects)))
+    )
+    return {s: n for s, n in rows}
+
+
+def subjects_named(connection: sa.Connection, text: str, limit: int) -> list[str]:
+    """Subjects whose registry name contains `text` (case-insensitive)."""
+    g = tables.registry
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = connection.execute(
+        sa.select(g.c.subject)
+        .where(g.c.name.ilike(pattern, escape="\\"))
+        .order_by(g.c.subject)
+        .limit(limit)
+    )
+    return [r.subject for r in rows]
+
+
+def representatives(
+    connection: sa.Connection, organisations: Sequence[str] | None = None
+) -> list[tuple[str, str, datetime, datetime | None]]:
+    """Legal representatives: (person, organisation, start, end), for some or all organisations."""
+    rel = tables.relations
+    query = sa.select(rel.c.subject, rel.c.other, rel.c.start, rel.c.end).where(
+        rel.c.relation == "legal_representative_of"
+    )
+    if organisations is not None:
+        query = query.where(rel.c.other.in_(list(organisations)))
+    return [(p, o, s, e) for p, o, s, e in connection.execute(query)]
+
+
+def represented_by(
+    connection: sa.Connection, persons: Sequence[str]
+) -> list[tuple[str, str, datetime, datetime | None]]:
+    """Organisations these persons represent: (person, organisation, start, end)."""
+    rel = tables.relations
+    query = sa.select(rel.c.subject, rel.c.other, rel.c.start, rel.c.end).where(
+        rel.c.relation == "legal_representative_of", rel.c.subject.in_(list(persons))
+    )
+    return [(p, o, s, e) for p, o, s, e in connection.execute(query)]
+
+
+def addresses(connection: sa.Connection, subjects: Sequence[str] | None = None) -> dict[str, str]:
+    """Registered addresses, where known."""
+    g = tables.registry
+    query = sa.select(g.c.subject, g.c.address).where(g.c.address.is_not(None))
+    if subjects is not None:
+        query = query.where(g.c.subject.in_(list(subjects)))
+    return {s: a for s, a in connection.execute(query)}
+
+
+DECISION_COLUMNS = (
+    "at", "subject", "service", "purpose", "principal", "decision", "measures", "program",
+    "policy_version", "catalogue_version", "trace",
+)  # fmt: skip
+
+
+def add_decisions(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Append decisions to the log; their ids in order."""
+    ids = []
+    for row in rows:
+        ids.append(
+            int(
+                connection.execute(
+                    tables.decisions.insert().returning(tables.decisions.c.id), row
+                ).scalar_one()
+            )
+        )
+    return ids
+
+
+def decisions_of(
+    connection: sa.Connection, subject: str, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """A subject's decisions, newest first."""
+    d = tables.decisions
+    query = sa.select(d).where(d.c.subject == subject).order_by(d.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(d.c.id < before)
+    return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def decision(connection: sa.Connection, decision_id: int) -> dict[str, Any] | None:
+    row = connection.execute(
+        sa.select(tables.decisions).where(tables.decisions.c.id == decision_id)
+    ).first()
+    return None if row is None else dict(row._mapping)

@@ -13,14 +13,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.lists import kinds_read
 from socialcredit.domain.measures import Decision, Service, SubjectFacts, decide
 from socialcredit.domain.principals import NotAllowed, Principal, Role
 from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
 from socialcredit.services.consents import check_consent
 from socialcredit.services.errors import InvalidRequest, NotFound
-from socialcredit.services.lists import phoenix_flags, subject_entries
+from socialcredit.services.lists import (
+    ListInputs,
+    entries_from,
+    phoenix_flags,
+    read_inputs,
+    score_programs,
+)
 from socialcredit.services.principals import utc_now
-from socialcredit.store import access, files
+from socialcredit.store import access
 from socialcredit.store import lists as store
 from socialcredit.store.writers import one_writer
 
@@ -85,27 +92,46 @@ def _check_caller(
     return consent.id
 
 
-def subject_facts(
+def _inputs(
     connection: sa.Connection,
-    service: Service,
-    subject: str,
-    kind: str,
+    services: Sequence[Service],
+    subjects: Sequence[str],
     now: datetime,
     catalogue: MeasuresCatalogue,
+) -> ListInputs:
+    """What the decisions on these services need about these subjects, read at once."""
+    definitions = [catalogue.lists[n] for s in services for n in s.lists]
+    kinds = kinds_read(definitions) | {
+        k for s in services for m in s.measures if m.when.records for k in m.when.records.kinds
+    }
+    programs = score_programs(definitions) | {s.program for s in services}
+    return read_inputs(connection, subjects, kinds, programs, now)
+
+
+def subject_facts(
+    inputs: ListInputs,
+    service: Service,
+    subject: str,
+    now: datetime,
+    catalogue: MeasuresCatalogue,
+    flags: dict[str, str],
 ) -> SubjectFacts:
     """Everything the service's entry names about the subject, and nothing else."""
-    entries = subject_entries(connection, subject, now, catalogue=catalogue, names=service.lists)
-    score = store.latest_score(connection, subject, service.program)
-    flags: dict[str, str] = {}
-    if kind == "organisation" and any(m.when.flag == "phoenix" for m in service.measures):
-        reason = phoenix_flags(connection, now, [subject], catalogue=catalogue).get(subject)
-        if reason is not None:
-            flags["phoenix"] = reason
-    record_kinds = {k for m in service.measures if m.when.records for k in m.when.records.kinds}
+    definitions = [catalogue.lists[n] for n in service.lists]
+    entries = entries_from(inputs, definitions, subject, now)
+    kinds = {k for m in service.measures if m.when.records for k in m.when.records.kinds}
     records: dict[str, list[tuple[int, datetime]]] = {}
-    for r in store.subject_records(connection, subject, record_kinds, now):
-        records.setdefault(r.kind, []).append((r.id, r.occurred_at))
-    return SubjectFacts(subject, entries, score, flags, records)
+    for r in inputs.records.get(subject, []):
+        if r.kind in kinds:
+            records.setdefault(r.kind, []).append((r.id, r.occurred_at))
+    uses_flags = any(m.when.flag for m in service.measures)
+    return SubjectFacts(
+        subject,
+        entries,
+        inputs.score(subject, service.program),
+        {"phoenix": flags[subject]} if uses_flags and subject in flags else {},
+        records,
+    )
 
 
 def decision_json(
@@ -140,17 +166,24 @@ def decide_many(
     is logged and returned, or none is (raises on the first request that may not be asked)."""
     catalogue = catalogue or shipped_measures()
     now = now or utc_now()
-    made: list[tuple[Decision, DecisionRequest, str | None]] = []
+    asked = [(r, _service(catalogue, r.service), _subject_id(r.subject)) for r in requests]
+    subjects = sorted({subject for _, _, subject in asked})
     with engine.connect() as connection:
-        for request in requests:
-            service = _service(catalogue, request.service)
-            subject = _subject_id(request.subject)
-            consent = _check_caller(connection, principal, service, request, subject, now)
-            kind = files.subject_kind(connection, subject)
-            if kind is None:
-                raise NotFound(f"no subject {subject} in the store")
-            facts = subject_facts(connection, service, subject, kind, now, catalogue)
-            made.append((decide(service, facts, now), request, consent))
+        consents = [_check_caller(connection, principal, s, r, i, now) for r, s, i in asked]
+        kinds = store.subject_kinds(connection, subjects)
+        missing = [s for s in subjects if s not in kinds]
+        if missing:
+            raise NotFound(f"no subject {missing[0]} in the store")
+        services = list({s.name: s for _, s, _ in asked}.values())
+        inputs = _inputs(connection, services, subjects, now, catalogue)
+        flags: dict[str, str] = {}
+        organisations = [s for s in subjects if kinds[s] == "organisation"]
+        if organisations and any(m.when.flag == "phoenix" for s in services for m in s.measures):
+            flags = phoenix_flags(connection, now, organisations, catalogue=catalogue)
+    made = [
+        (decide(s, subject_facts(inputs, s, i, now, catalogue, flags), now), r, consent)
+        for (r, s, i), consent in zip(asked, consents, strict=True)
+    ]
     with one_writer(engine), engine.begin() as connection:
         ids = store.add_decisions(
             connection,
@@ -171,9 +204,9 @@ def decide_many(
                 for d, r, _ in made
             ],
         )
-        for decision_id, (d, r, consent) in zip(ids, made, strict=True):
-            access.append_access(
-                connection,
+        access.append_accesses(
+            connection,
+            [
                 {
                     "at": now,
                     "subject": d.subject,
@@ -190,8 +223,10 @@ def decide_many(
                         "decision": d.outcome.value,
                         "measures": [m["id"] for m in d.measures],
                     },
-                },
-            )
+                }
+                for decision_id, (d, r, consent) in zip(ids, made, strict=True)
+            ],
+        )
     return [
         decision_json(d, i, r.purpose, now, catalogue.version)
         for i, (d, r, _) in zip(ids, made, strict=True)

@@ -4,7 +4,7 @@ flags and credit repair. Entries are derived from the ledger each time, never st
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,10 +13,12 @@ import sqlalchemy as sa
 
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.lists import (
+    LedgerRecord,
     ListDefinition,
     ListEntry,
     ListKind,
     Representation,
+    ScoreFact,
     entry_of,
     kinds_read,
     phoenix_reason,
@@ -40,6 +42,57 @@ def _definitions(catalogue: MeasuresCatalogue, names: Sequence[str] | None) -> l
     return [catalogue.lists[n] for n in names]
 
 
+@dataclass(frozen=True)
+class ListInputs:
+    """What entries are derived from, read at once for some subjects: their records in force of
+    the kinds asked, their newest snapshots of the programs asked, and their granted repairs."""
+
+    records: dict[str, list[LedgerRecord]]
+    scores: dict[tuple[str, str], Any]
+    repairs: dict[tuple[str, str], datetime]
+
+    def score(self, subject: str, program: str, blacklist: bool | None = None) -> ScoreFact | None:
+        row = self.scores.get((subject, program))
+        return None if row is None else store.score_fact(row, blacklist)
+
+
+def read_inputs(
+    connection: sa.Connection,
+    subjects: Sequence[str],
+    kinds: Iterable[str],
+    programs: Iterable[str],
+    now: datetime,
+) -> ListInputs:
+    """Three queries, whatever the number of subjects."""
+    return ListInputs(
+        records=store.records_by_subject(connection, kinds, now, subjects),
+        scores=store.latest_score_rows(connection, subjects, programs),
+        repairs=store.granted_repairs(connection, subjects),
+    )
+
+
+def score_programs(definitions: Iterable[ListDefinition]) -> set[str]:
+    """The programs whose scores these lists read."""
+    return {d.score.program for d in definitions if d.score is not None}
+
+
+def entries_from(
+    inputs: ListInputs, definitions: Iterable[ListDefinition], subject: str, now: datetime
+) -> dict[str, ListEntry]:
+    """The subject's entries on these lists at `now`, by list."""
+    records = inputs.records.get(subject, [])
+    out: dict[str, ListEntry] = {}
+    for d in definitions:
+        score = None
+        if d.score is not None:
+            score = inputs.score(subject, d.score.program, d.kind is ListKind.BLACKLIST)
+        repaired = inputs.repairs.get((subject, d.name))
+        entry = entry_of(d, subject, records, now, score=score, repaired_at=repaired)
+        if entry is not None:
+            out[d.name] = entry
+    return out
+
+
 def subject_entries(
     connection: sa.Connection,
     subject: str,
@@ -53,20 +106,10 @@ def subject_entries(
     definitions = _definitions(catalogue, names)
     if not definitions:
         return {}
-    records = store.subject_records(connection, subject, kinds_read(definitions), now)
-    repairs = store.granted_repairs(connection, [subject])
-    out: dict[str, ListEntry] = {}
-    for d in definitions:
-        score = None
-        if d.score is not None:
-            blacklist = d.kind is ListKind.BLACKLIST
-            score = store.latest_score(connection, subject, d.score.program, blacklist=blacklist)
-        entry = entry_of(
-            d, subject, records, now, score=score, repaired_at=repairs.get((subject, d.name))
-        )
-        if entry is not None:
-            out[d.name] = entry
-    return out
+    inputs = read_inputs(
+        connection, [subject], kinds_read(definitions), score_programs(definitions), now
+    )
+    return entries_from(inputs, definitions, subject, now)
 
 
 def population_entries(

@@ -7,7 +7,7 @@ Keys and consent tokens are looked up by their SHA-256 only. The access log is a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -165,6 +165,17 @@ def append_access(connection: sa.Connection, entry: Mapping[str, Any]) -> None:
     values = dict(entry)
     values["returned"] = json.dumps(values["returned"], sort_keys=True, separators=(",", ":"))
     connection.execute(_APPEND_ACCESS, values)
+
+
+def append_accesses(connection: sa.Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append many entries to the access log in one statement."""
+    rows = []
+    for entry in entries:
+        values = dict(entry)
+        values["returned"] = json.dumps(values["returned"], sort_keys=True, separators=(",", ":"))
+        rows.append(values)
+    if rows:
+        connection.execute(_APPEND_ACCESS, rows)
 
 
 def access_entries(

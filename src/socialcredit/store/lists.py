@@ -86,7 +86,9 @@ def records_by_subject(
     return out
 
 
-def _score_fact(row: Any, blacklist: bool | None) -> ScoreFact:
+def score_fact(row: Any, blacklist: bool | None = None) -> ScoreFact:
+    """A snapshot row as lists and decisions see it; with `blacklist` set, its record ids are
+    those behind the points it lost (True) or gained (False)."""
     ids: tuple[int, ...] = ()
     if blacklist is not None:
         explanation = json.loads(row.explanation)
@@ -101,46 +103,62 @@ def _score_fact(row: Any, blacklist: bool | None) -> ScoreFact:
     return ScoreFact(row.program, row.policy_version, row.as_of, row.score, row.grade, ids)
 
 
-def latest_score(
-    connection: sa.Connection, subject: str, program: str, *, blacklist: bool | None = None
-) -> ScoreFact | None:
-    """The subject's newest snapshot under a program; with `blacklist` set, its record ids are
-    those behind the points it lost (True) or gained (False)."""
-    s = tables.scores
-    row = connection.execute(
-        sa.select(
-            s.c.program, s.c.policy_version, s.c.as_of, s.c.score, s.c.grade, s.c.explanation
+_S = tables.scores
+_SCORE_COLUMNS = (
+    _S.c.subject, _S.c.program, _S.c.policy_version, _S.c.as_of, _S.c.score, _S.c.grade,
+    _S.c.explanation,
+)  # fmt: skip
+
+
+def latest_score_rows(
+    connection: sa.Connection, subjects: Sequence[str], programs: Iterable[str]
+) -> dict[tuple[str, str], Any]:
+    """The newest snapshot row of each (subject, program) among these."""
+    wanted = sorted(set(programs))
+    if not subjects or not wanted:
+        return {}
+    newest = (
+        sa.select(_S.c.subject, _S.c.program, sa.func.max(_S.c.run_id).label("run_id"))
+        .where(_S.c.subject.in_(list(subjects)), _S.c.program.in_(wanted))
+        .group_by(_S.c.subject, _S.c.program)
+        .subquery()
+    )
+    rows = connection.execute(
+        sa.select(*_SCORE_COLUMNS).join(
+            newest,
+            sa.and_(
+                _S.c.subject == newest.c.subject,
+                _S.c.program == newest.c.program,
+                _S.c.run_id == newest.c.run_id,
+            ),
         )
-        .where(s.c.subject == subject, s.c.program == program)
-        .order_by(s.c.run_id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else _score_fact(row, blacklist)
+    )
+    return {(r.subject, r.program): r for r in rows}
 
 
 def latest_scores_of_program(
     connection: sa.Connection, program: str, *, blacklist: bool
 ) -> dict[str, ScoreFact]:
     """Every subject's newest snapshot under a program."""
-    s = tables.scores
     newest = (
-        sa.select(s.c.subject, sa.func.max(s.c.run_id).label("run_id"))
-        .where(s.c.program == program)
-        .group_by(s.c.subject)
+        sa.select(_S.c.subject, sa.func.max(_S.c.run_id).label("run_id"))
+        .where(_S.c.program == program)
+        .group_by(_S.c.subject)
         .subquery()
     )
     rows = connection.execute(
-        sa.select(
-            s.c.subject,
-            s.c.program,
-            s.c.policy_version,
-            s.c.as_of,
-            s.c.score,
-            s.c.grade,
-            s.c.explanation,
-        ).join(newest, sa.and_(s.c.subject == newest.c.subject, s.c.run_id == newest.c.run_id))
+        sa.select(*_SCORE_COLUMNS).join(
+            newest, sa.and_(_S.c.subject == newest.c.subject, _S.c.run_id == newest.c.run_id)
+        )
     )
-    return {r.subject: _score_fact(r, blacklist) for r in rows}
+    return {r.subject: score_fact(r, blacklist) for r in rows}
+
+
+def subject_kinds(connection: sa.Connection, subjects: Sequence[str]) -> dict[str, str]:
+    """The kind of each of these subjects that is in the store."""
+    t = tables.subjects
+    rows = connection.execute(sa.select(t.c.id, t.c.kind).where(t.c.id.in_(list(subjects))))
+    return {i: k for i, k in rows}
 
 
 def granted_repairs(
@@ -232,17 +250,11 @@ DECISION_COLUMNS = (
 
 
 def add_decisions(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Append decisions to the log; their ids in order."""
-    ids = []
-    for row in rows:
-        ids.append(
-            int(
-                connection.execute(
-                    tables.decisions.insert().returning(tables.decisions.c.id), row
-                ).scalar_one()
-            )
-        )
-    return ids
+    """Append decisions to the log in one statement; their ids, in order."""
+    statement = tables.decisions.insert().returning(
+        tables.decisions.c.id, sort_by_parameter_order=True
+    )
+    return [int(i) for i in connection.execute(statement, list(rows)).scalars()]
 
 
 def decisions_of(

@@ -62,6 +62,12 @@ def subject_records(
     return [_ledger_record(r) for r in live if r.kind in wanted]
 
 
+_RECORDS_OF_KINDS = sa.select(*_RECORD_COLUMNS).where(
+    sa.or_(_R.c.kind.in_(sa.bindparam("kinds", expanding=True)), _R.c.kind == RETRACTION_KIND)
+)
+_RECORDS_OF = _RECORDS_OF_KINDS.where(_R.c.subject.in_(sa.bindparam("subjects", expanding=True)))
+
+
 def records_by_subject(
     connection: sa.Connection,
     kinds: Iterable[str],
@@ -70,13 +76,12 @@ def records_by_subject(
 ) -> dict[str, list[LedgerRecord]]:
     """Records in force of these kinds for everyone (or for `subjects`), by subject."""
     wanted = sorted(set(kinds))
-    query = sa.select(*_RECORD_COLUMNS).where(
-        sa.or_(_R.c.kind.in_(wanted), _R.c.kind == RETRACTION_KIND)
-    )
-    if subjects is not None:
-        query = query.where(_R.c.subject.in_(list(subjects)))
+    if subjects is None:
+        found = connection.execute(_RECORDS_OF_KINDS, {"kinds": wanted})
+    else:
+        found = connection.execute(_RECORDS_OF, {"kinds": wanted, "subjects": list(subjects)})
     by_subject: dict[str, list[Any]] = defaultdict(list)
-    for row in connection.execute(query):
+    for row in found:
         by_subject[row.subject].append(row)
     out: dict[str, list[LedgerRecord]] = {}
     for subject, rows in by_subject.items():
@@ -110,6 +115,29 @@ _SCORE_COLUMNS = (
 )  # fmt: skip
 
 
+def _latest_rows() -> sa.Select[Any]:
+    newest = (
+        sa.select(_S.c.subject, _S.c.program, sa.func.max(_S.c.run_id).label("run_id"))
+        .where(
+            _S.c.subject.in_(sa.bindparam("subjects", expanding=True)),
+            _S.c.program.in_(sa.bindparam("programs", expanding=True)),
+        )
+        .group_by(_S.c.subject, _S.c.program)
+        .subquery()
+    )
+    return sa.select(*_SCORE_COLUMNS).join(
+        newest,
+        sa.and_(
+            _S.c.subject == newest.c.subject,
+            _S.c.program == newest.c.program,
+            _S.c.run_id == newest.c.run_id,
+        ),
+    )
+
+
+_LATEST_ROWS = _latest_rows()
+
+
 def latest_score_rows(
     connection: sa.Connection, subjects: Sequence[str], programs: Iterable[str]
 ) -> dict[tuple[str, str], Any]:
@@ -117,22 +145,7 @@ def latest_score_rows(
     wanted = sorted(set(programs))
     if not subjects or not wanted:
         return {}
-    newest = (
-        sa.select(_S.c.subject, _S.c.program, sa.func.max(_S.c.run_id).label("run_id"))
-        .where(_S.c.subject.in_(list(subjects)), _S.c.program.in_(wanted))
-        .group_by(_S.c.subject, _S.c.program)
-        .subquery()
-    )
-    rows = connection.execute(
-        sa.select(*_SCORE_COLUMNS).join(
-            newest,
-            sa.and_(
-                _S.c.subject == newest.c.subject,
-                _S.c.program == newest.c.program,
-                _S.c.run_id == newest.c.run_id,
-            ),
-        )
-    )
+    rows = connection.execute(_LATEST_ROWS, {"subjects": list(subjects), "programs": wanted})
     return {(r.subject, r.program): r for r in rows}
 
 
@@ -154,26 +167,35 @@ def latest_scores_of_program(
     return {r.subject: score_fact(r, blacklist) for r in rows}
 
 
+_KINDS_OF = sa.select(tables.subjects.c.id, tables.subjects.c.kind).where(
+    tables.subjects.c.id.in_(sa.bindparam("subjects", expanding=True))
+)
+
+
 def subject_kinds(connection: sa.Connection, subjects: Sequence[str]) -> dict[str, str]:
     """The kind of each of these subjects that is in the store."""
-    t = tables.subjects
-    rows = connection.execute(sa.select(t.c.id, t.c.kind).where(t.c.id.in_(list(subjects))))
+    rows = connection.execute(_KINDS_OF, {"subjects": list(subjects)})
     return {i: k for i, k in rows}
+
+
+_RP = tables.repairs
+_GRANTED = (
+    sa.select(_RP.c.subject, _RP.c.list, sa.func.max(_RP.c.applied_at))
+    .where(_RP.c.status == "granted")
+    .group_by(_RP.c.subject, _RP.c.list)
+)
+_GRANTED_OF = _GRANTED.where(_RP.c.subject.in_(sa.bindparam("subjects", expanding=True)))
 
 
 def granted_repairs(
     connection: sa.Connection, subjects: Sequence[str] | None = None
 ) -> dict[tuple[str, str], datetime]:
     """When each (subject, list) repair was last granted."""
-    r = tables.repairs
-    query = (
-        sa.select(r.c.subject, r.c.list, sa.func.max(r.c.applied_at))
-        .where(r.c.status == "granted")
-        .group_by(r.c.subject, r.c.list)
-    )
-    if subjects is not None:
-        query = query.where(r.c.subject.in_(list(subjects)))
-    return {(s, name): at for s, name, at in connection.execute(query)}
+    if subjects is None:
+        rows = connection.execute(_GRANTED)
+    else:
+        rows = connection.execute(_GRANTED_OF, {"subjects": list(subjects)})
+    return {(s, name): at for s, name, at in rows}
 
 
 def add_repair(connection: sa.Connection, row: dict[str, Any]) -> None:

@@ -10,10 +10,15 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from socialcredit.cli.lists import operator
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import grade_counts, histogram
+from socialcredit.domain.lists import ListKind
 from socialcredit.engines.run import ProgramResult
+from socialcredit.policy.measures import shipped_measures
+from socialcredit.services.decisions import DecisionRequest, decide_one
 from socialcredit.services.ingest import ingest_tables
+from socialcredit.services.lists import list_entries
 from socialcredit.services.scoring import RunSummary, score_all, today
 from socialcredit.store import database, tables
 from socialcredit.synth.city import generate_city
@@ -82,6 +87,34 @@ def _summarise(console: Console, summary: RunSummary) -> None:
     console.print(_extremes(result))
 
 
+def _lists(engine: sa.Engine) -> tuple[Table, str | None]:
+    """How many subjects each list holds now, and one defaulter's flight-booking decision."""
+    entries = list_entries(engine)
+    table = Table(title="lists now", box=None)
+    for column in ("list", "kind", "tier", "public", "entries"):
+        table.add_column(column)
+    for name, definition in shipped_measures().lists.items():
+        count = sum(1 for e in entries if e.list == name)
+        tier = definition.tier.value if definition.kind is ListKind.BLACKLIST else "-"
+        public = "yes" if definition.public else "no"
+        table.add_row(name, definition.kind.value, tier, public, f"{count:,}")
+    defaulter = next((e for e in entries if e.list == "judgment_defaulters"), None)
+    if defaulter is None:
+        return table, None
+    body = decide_one(
+        engine,
+        operator(),
+        DecisionRequest(defaulter.subject, "flight_booking"),
+        endpoint="socialcredit demo",
+    )
+    measures = ", ".join(m["id"] for m in body["measures"]) or "none"
+    return table, (
+        f"decision: {defaulter.subject} / flight_booking: {body['decision']} (measures: "
+        f"{measures}; court records {list(defaulter.record_ids)}; listed until "
+        f"{defaulter.until.date().isoformat()}); try: socialcredit decide SUBJECT SERVICE"
+    )
+
+
 def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> None:
     """Synthesise, ingest, score and summarise a city, timing each step."""
     as_of = today()
@@ -103,6 +136,8 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
             )
         step("scoring under both programs")
         summaries = score_all(engine, as_of)
+        step("deriving the lists and a decision")
+        list_table, decision = _lists(engine)
         step.finish()
     console.print(
         f"ingested: {ingested.accepted:,} accepted, {ingested.duplicates:,} duplicates, "
@@ -110,6 +145,9 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
     )
     for summary in summaries:
         _summarise(console, summary)
+    console.print(list_table)
+    if decision:
+        console.print(decision, highlight=False)
     timings = Table(title="time per step", box=None)
     timings.add_column("step")
     timings.add_column("seconds", justify="right")

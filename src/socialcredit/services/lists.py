@@ -125,21 +125,21 @@ def population_entries(
     entries: list[ListEntry] = []
     for definition in definitions:
         if definition.score is not None:
-            blacklist = definition.kind is ListKind.BLACKLIST
-            facts = store.latest_scores_of_program(
-                connection, definition.score.program, blacklist=blacklist
-            )
-            wanted = facts if subjects is None else {s: facts[s] for s in subjects if s in facts}
+            criterion, blacklist = definition.score, definition.kind is ListKind.BLACKLIST
+            rows = store.latest_rows_of_program(connection, criterion.program)
+            wanted = rows if subjects is None else {s: rows[s] for s in subjects if s in rows}
+            holders = {s: r for s, r in wanted.items() if criterion.holds(r.score, r.grade)}
+            texts = store.explanations(connection, [r.id for r in holders.values()])
             found = (
                 entry_of(
                     definition,
                     subject,
                     [],
                     now,
-                    score=fact,
+                    score=store.score_fact(row, blacklist, texts[row.id]),
                     repaired_at=repairs.get((subject, definition.name)),
                 )
-                for subject, fact in wanted.items()
+                for subject, row in holders.items()
             )
         else:
             found = (

@@ -91,12 +91,13 @@ def records_by_subject(
     return out
 
 
-def score_fact(row: Any, blacklist: bool | None = None) -> ScoreFact:
+def score_fact(row: Any, blacklist: bool | None = None, text: str | None = None) -> ScoreFact:
     """A snapshot row as lists and decisions see it; with `blacklist` set, its record ids are
-    those behind the points it lost (True) or gained (False)."""
+    those behind the points it lost (True) or gained (False), read from its explanation (the
+    row's, or `text`)."""
     ids: tuple[int, ...] = ()
     if blacklist is not None:
-        explanation = json.loads(row.explanation)
+        explanation = json.loads(text if text is not None else row.explanation)
         ids = tuple(
             sorted(
                 i
@@ -149,22 +150,26 @@ def latest_score_rows(
     return {(r.subject, r.program): r for r in rows}
 
 
-def latest_scores_of_program(
-    connection: sa.Connection, program: str, *, blacklist: bool
-) -> dict[str, ScoreFact]:
-    """Every subject's newest snapshot under a program."""
-    newest = (
-        sa.select(_S.c.subject, sa.func.max(_S.c.run_id).label("run_id"))
-        .where(_S.c.program == program)
-        .group_by(_S.c.subject)
-        .subquery()
-    )
+def latest_rows_of_program(connection: sa.Connection, program: str) -> dict[str, Any]:
+    """Every subject's newest snapshot row under a program, without its explanation: the latest
+    full run's, overlaid by the partial runs since (both read through the run index)."""
+    runs = tables.score_runs
+    full = connection.execute(
+        sa.select(sa.func.max(runs.c.id)).where(runs.c.program == program, runs.c.scope == "full")
+    ).scalar_one_or_none()
+    columns = [c for c in _SCORE_COLUMNS if c.name != "explanation"]
     rows = connection.execute(
-        sa.select(*_SCORE_COLUMNS).join(
-            newest, sa.and_(_S.c.subject == newest.c.subject, _S.c.run_id == newest.c.run_id)
-        )
+        sa.select(_S.c.id, *columns)
+        .where(_S.c.run_id >= (full or 0), _S.c.program == program)
+        .order_by(_S.c.run_id)
     )
-    return {r.subject: score_fact(r, blacklist) for r in rows}
+    return {r.subject: r for r in rows}
+
+
+def explanations(connection: sa.Connection, ids: Sequence[int]) -> dict[int, str]:
+    """Snapshots' explanations by snapshot id."""
+    rows = connection.execute(sa.select(_S.c.id, _S.c.explanation).where(_S.c.id.in_(list(ids))))
+    return {i: text for i, text in rows}
 
 
 _KINDS_OF = sa.select(tables.subjects.c.id, tables.subjects.c.kind).where(

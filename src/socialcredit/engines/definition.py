@@ -351,18 +351,32 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
 def _reasons(
     compiled: CompiledProgram, ledger: Ledger, eligible: ir.Table, rule_points: ir.Table
 ) -> ir.Table:
-    """Up to four reasons per subject, ranked by points lost against the best attainable."""
-    candidates = eligible.select("subject").cross_join(ledger.constant(compiled.reason_rules))
+    """Up to four reasons per subject, ranked by points lost against the best attainable.
+
+    A merit's shortfall counts for every subject, so merits are crossed with the subjects; a
+    demerit loses points only where it scored, so demerits are read from the rule points."""
+    reason_rules = ledger.constant(compiled.reason_rules)
+    merits = reason_rules.filter(reason_rules.best > 0)
+    demerits = reason_rules.filter(reason_rules.best <= 0)
+    candidates = eligible.select("subject").cross_join(merits)
     joined = candidates.left_join(
         rule_points,
         [candidates.subject == rule_points.subject, candidates.rule == rule_points.rule],
     )
-    lost = joined.select(
+    short = joined.select(
         subject=candidates.subject,
         rule=candidates.rule,
         factor=candidates.factor,
         points_lost=(candidates.best - rule_points.points.fill_null(0)).cast("int64"),
     )
+    scored = rule_points.join(demerits, rule_points.rule == demerits.rule)
+    docked = scored.select(
+        subject=rule_points.subject,
+        rule=rule_points.rule,
+        factor=demerits.factor,
+        points_lost=(demerits.best - rule_points.points).cast("int64"),
+    )
+    lost = short.union(docked)
     lost = lost.filter(lost.points_lost > 0)
     order = ibis.row_number().over(
         group_by=lost.subject, order_by=[ibis.desc(lost.points_lost), lost.rule]

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from ledgers import AS_OF, Rec, Rel, build, person
+from socialcredit.domain.lists import ScoreFact
+from socialcredit.domain.measures import Outcome, SubjectFacts, decide
 from socialcredit.engines.run import connect
-from socialcredit.lab import Behaviour, LabConfig, load_cutoffs, simulate
+from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, simulate
 from socialcredit.lab.behaviour import incentive, pay_probability
-from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, parse_cutoffs
+from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, unaudited_for
 from socialcredit.lab.figures import FIGURE_KEYS, figures
 from socialcredit.lab.metrics import adverse_impact, contagion, reach, significant_gap
 from socialcredit.lab.population import Population, population_from_tables
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.lab.simulate import World, add_months
 from socialcredit.policy.compile import CompiledProgram, compile_program
-from socialcredit.policy.loader import shipped_catalogue, shipped_program
+from socialcredit.policy.loader import (
+    PolicyError,
+    load_program_text,
+    shipped_catalogue,
+    shipped_program,
+)
+from socialcredit.policy.measures import shipped_measures
 
 
 @cache
@@ -56,7 +65,7 @@ def run_lab(names: list[str], pop: Population, **config: object):
     settings = {"months": 0, "start": AS_OF, "mount_attacks": False, **config}
     return simulate(
         [program(n) for n in names],
-        load_cutoffs(),
+        lab_catalogue(),
         LabConfig(**settings),  # type: ignore[arg-type]
         population=pop,
     )
@@ -174,36 +183,51 @@ def test_adverse_impact_through_the_engine_uses_audit_groups_it_never_sees() -> 
     pop = population(records, reg=registry(rows))
     data = figures(run_lab(["sesame"], pop))
     screens = data["adverse_impact_ratios"]["screens"]
-    bike = next(s for s in screens if s["service"] == "bike_deposit_waiver")
-    region = {r["group"]: r for r in bike["groups"] if r["dimension"] == "region"}
+    car = next(s for s in screens if s["measure"] == "waiver_at_600")
+    region = {r["group"]: r for r in car["groups"] if r["dimension"] == "region"}
     assert region["Rongcheng"]["rate"] == 1.0 and region["Wendeng"]["rate"] == 0.5
     assert region["Wendeng"]["ratio"] == 0.5 and region["Wendeng"]["flagged"]
     assert region["Wendeng"]["significant"]
-    assert {r["group"] for r in bike["groups"] if r["dimension"] == "age_band"} == {"45-59"}
+    assert {r["group"] for r in car["groups"] if r["dimension"] == "age_band"} == {"45-59"}
+    assert car["judged"] and car["approved"] == 60
     flagged = data["adverse_impact_ratios"]["flagged"]
-    assert {(f["service"], f["group"]) for f in flagged} == {
-        ("bike_deposit_waiver", "Wendeng"),
-        ("car_sharing_deposit_waiver", "Wendeng"),
+    assert {(f["service"], f["measure"], f["group"]) for f in flagged} == {
+        ("car_rental_deposit_waiver", "waiver_at_600", "Wendeng"),
     }
-    # nobody reaches 700 or 750: no ratio, nothing flagged
-    visa = next(s for s in screens if s["service"] == "visa_singapore_simplified")
-    assert all(r["ratio"] is None for r in visa["groups"])
+    # nobody reaches 650, 700 or 750: no ratio, nothing flagged, not judged
+    for measure in ("waiver_at_650", "singapore_at_700", "luxembourg_at_750"):
+        screen = next(s for s in screens if s["measure"] == measure)
+        assert all(r["ratio"] is None for r in screen["groups"])
+        assert not screen["judged"] and screen["approved"] == 0
     assert set(data) >= set(FIGURE_KEYS)
 
 
 # ------------------------------------------------------------------ restriction reach
 
 
-def test_restriction_reach_counts_who_each_measure_touches() -> None:
-    clean_one, sued, defaulter = person(1), person(2), person(3)
+HOTELS = """
+[services.hotel]
+title = "Hotels"
+purposes = ["travel_booking"]
+program = "rongcheng"
+[[services.hotel.measures]]
+id = "no_hotels_below_850"
+title = "No hotels under 850"
+effect = "deny"
+when = { below = 850 }
+"""
+
+
+def test_restriction_reach_counts_who_each_measure_touches(tmp_path: Path) -> None:
+    hero, sued, defaulter = person(1), person(2), person(3)
     records = [
-        Rec(clean_one, "identity.phone_verified", 10),  # 1000, grade A
+        Rec(hero, "heroic_act.recognised", 10),  # 1050, grade AAA: on the honest_aaa list
         Rec(sued, "contract.lawsuit_lost", 10),  # 950, grade B
         *[Rec(defaulter, "court.judgment_unfulfilled", 10 + i) for i in range(4)],  # 800, C
     ]
     reg = registry(
         [
-            (clean_one, "Rongcheng", True, 1990, "F"),
+            (hero, "Rongcheng", True, 1990, "F"),
             (sued, "Rongcheng", False, 1950, "M"),
             (defaulter, "Wendeng", False, 1950, "M"),
         ]
@@ -211,19 +235,24 @@ def test_restriction_reach_counts_who_each_measure_touches() -> None:
     pop = population(records, reg=reg)
     scores = month_scores("rongcheng", pop)
     rongcheng = program("rongcheng").program
-    cutoffs = {c.service: c for c in cutoffs_for(load_cutoffs(), rongcheng)}
     sex = np.empty(pop.n, dtype=object)
-    for subject, label in ((clean_one, "F"), (sued, "M"), (defaulter, "M")):
+    for subject, label in ((hero, "F"), (sued, "M"), (defaulter, "M")):
         sex[pop.ids.index(subject)] = label
     groups = {"sex": sex}
-    flights = reach(cutoffs["flights"], rongcheng, scores, groups, pop.n)
-    assert flights["touched"] == 1 and flights["subjects"] == 3
-    assert flights["by_group"]["sex"] == {
+    path = tmp_path / "measures.toml"
+    path.write_text(HOTELS, encoding="utf-8")
+    [hotels] = cutoffs_for(lab_catalogue(path), rongcheng)
+    restricted = reach(hotels, rongcheng, scores, groups, pop.n)
+    assert restricted["effect"] == "restriction" and restricted["rule"] == "score < 850"
+    assert restricted["touched"] == 1 and restricted["subjects"] == 3
+    assert restricted["by_group"]["sex"] == {
         "F": {"subjects": 1, "touched": 0, "share": 0.0},
         "M": {"subjects": 2, "touched": 1, "share": 0.5},
     }
-    lane = reach(cutoffs["public_service_fast_lane"], rongcheng, scores, groups, pop.n)
+    shipped = {c.name: c for c in cutoffs_for(lab_catalogue(), rongcheng)}
+    lane = reach(shipped["vip_lane:lane_for_aaa"], rongcheng, scores, groups, pop.n)
     assert lane["effect"] == "reward" and lane["touched"] == 1
+    assert lane["by_group"]["sex"]["F"]["touched"] == 1
 
 
 # ------------------------------------------------------------------ relations cut
@@ -294,7 +323,7 @@ def test_paying_repairs_the_record_and_the_engine_honours_it() -> None:
     config = LabConfig(
         months=0, start=AS_OF, mount_attacks=False, behaviour=Behaviour(pay_base=1.0, pay_max=1.0)
     )
-    result = simulate([program("sesame")], load_cutoffs(), config, population=pop)
+    result = simulate([program("sesame")], lab_catalogue(), config, population=pop)
     world: World = result.worlds[0]
     world.habits.rates[:] = 0  # no new habits: only the payment
     before = world.months[0]
@@ -312,25 +341,68 @@ def test_add_months_keeps_the_day_or_the_month_end() -> None:
     assert add_months(date(2026, 11, 15), 3) == date(2027, 2, 15)
 
 
-# ------------------------------------------------------------------ the cutoffs file
+# ------------------------------------------------------------------ cutoffs from the catalogue
 
 
-def test_shipped_cutoffs_and_their_checks() -> None:
-    cutoffs = load_cutoffs()
+def test_the_catalogue_measures_each_program_score_decides() -> None:
     sesame = program("sesame").program
     rongcheng = program("rongcheng").program
-    by_service = {c.service: c for c in cutoffs}
-    assert by_service["bike_deposit_waiver"].threshold(sesame) == 600
-    assert by_service["visa_luxembourg_simplified"].threshold(sesame) == 750
-    assert by_service["public_service_fast_lane"].threshold(rongcheng) == 960
-    assert by_service["flights"].threshold(rongcheng) == 850
-    assert by_service["flights"].effect == "restriction"
-    with pytest.raises(CutoffError, match="exactly one"):
-        parse_cutoffs('[[cutoffs]]\nservice="x"\nprogram="p"\neffect="reward"\n')
-    with pytest.raises(CutoffError, match="effect"):
-        parse_cutoffs('[[cutoffs]]\nservice="x"\nprogram="p"\neffect="maybe"\nmin_score=1\n')
-    bad = parse_cutoffs(
-        '[[cutoffs]]\nservice="x"\nprogram="sesame"\neffect="reward"\nmin_grade="Z"\n'
-    )
-    with pytest.raises(CutoffError, match="grade 'Z'"):
-        cutoffs_for(bad, sesame)
+    marks = {c.name: (c.effect, c.marks) for c in cutoffs_for(lab_catalogue(), sesame)}
+    assert marks == {
+        "rental_deposit:deposit_waived_excellent": ("reward", [700]),
+        "bike_rental_deposit_waiver:waiver_at_650": ("reward", [650]),
+        "car_rental_deposit_waiver:waiver_at_600": ("reward", [600]),
+        "visa_paperwork:singapore_at_700": ("reward", [700]),
+        "visa_paperwork:luxembourg_at_750": ("reward", [750]),
+    }
+    # grade AAA gates the VIP lane and the broadband upgrade through the honest_aaa list
+    [broadband, lane] = cutoffs_for(lab_catalogue(), rongcheng)
+    assert lane.name == "vip_lane:lane_for_aaa" and broadband.service == "broadband_tier"
+    assert lane.rule == "on list honest_aaa (grade in AAA)" and lane.marks == [1050]
+    # list measures entered by records, flags and records are not the score's to decide
+    skipped = {u.name for u in unaudited_for(lab_catalogue(), sesame)}
+    assert {"flight_booking:no_flights_for_defaulters", "loan:phoenix_review"} <= skipped
+    assert "loan:recent_arrears" in skipped and "visa_paperwork:singapore_at_700" not in skipped
+    assert {u.name for u in unaudited_for(lab_catalogue(), rongcheng)} == {
+        "company_legal_representative:no_legal_representative_for_defaulters",
+        "vip_lane:lane_for_volunteers",
+        "vip_lane:lane_for_donors",
+    }
+
+
+def test_a_cutoff_approves_exactly_whom_the_platform_decision_allows() -> None:
+    sesame = program("sesame").program
+    catalogue = shipped_measures()
+    service = catalogue.services["bike_rental_deposit_waiver"]  # default deny, one grant
+    [cutoff] = [c for c in cutoffs_for(lab_catalogue(), sesame) if c.service == service.name]
+    scores = np.arange(sesame.min_score, sesame.max_score + 1)
+    approved = cutoff.approved(np.ones(len(scores), bool), scores)
+    for score, yes in zip(scores.tolist(), approved.tolist(), strict=True):
+        fact = ScoreFact("sesame", "v", datetime(2026, 1, 1), score, sesame.grade(score))
+        decision = decide(service, SubjectFacts("s", {}, fact), datetime(2026, 1, 1))
+        assert yes == (decision.outcome is Outcome.ALLOW), score
+    # no score: the grant never applies
+    assert not cutoff.approved(np.zeros(1, bool), np.zeros(1, np.int64))[0]
+
+
+def test_a_restriction_spares_subjects_without_a_score(tmp_path: Path) -> None:
+    # decide: a `below` test does not hold without a score, so the deny does not apply
+    path = tmp_path / "measures.toml"
+    path.write_text(HOTELS, encoding="utf-8")
+    [hotels] = cutoffs_for(lab_catalogue(path), program("rongcheng").program)
+    scored = np.array([True, True, False])
+    score = np.array([849, 850, 0])
+    assert hotels.applies(scored, score).tolist() == [True, False, False]
+    assert hotels.approved(scored, score).tolist() == [False, True, True]
+    assert hotels.marks == [850]
+
+
+def test_a_program_without_a_grade_the_catalogue_names() -> None:
+    text = shipped_program("rongcheng").text.replace('grade = "AAA"', 'grade = "top"')
+    renamed = load_program_text(text, "renamed.toml").program
+    # checked against the program under test, the shipped lists refuse it
+    with pytest.raises(PolicyError, match="has no grade 'AAA'"):
+        lab_catalogue(programs=[renamed])
+    # a catalogue checked against other programs cannot be audited under it
+    with pytest.raises(CutoffError, match="needs grade 'AAA'"):
+        cutoffs_for(lab_catalogue(), renamed)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ledgers import AS_OF, Rec, build, person
-from socialcredit.lab import Attacks, LabConfig, gate, load_cutoffs, simulate
+from socialcredit.lab import Attacks, LabConfig, gate, lab_catalogue, simulate
 from socialcredit.lab.defences import (
     RECIPROCAL,
     RELATED,
@@ -45,7 +45,7 @@ def attack_figures() -> dict:
         population=2_000, months=0, start=START, attacks=Attacks(adjudicator_error=0.5)
     )
     programs = [program("sesame"), program("rongcheng"), lax_sesame()]
-    return figures(simulate(programs, load_cutoffs(), config))
+    return figures(simulate(programs, lab_catalogue(), config))
 
 
 def attacks_of(index: int) -> dict[str, dict]:
@@ -142,4 +142,4 @@ def test_too_small_a_population_for_attacks_is_an_error() -> None:
     pop = population_from_tables(build([Rec(person(1), "identity.phone_verified", 400)]), AS_OF)
     config = LabConfig(months=0, start=AS_OF)
     with pytest.raises(ValueError, match="too small"):
-        simulate([program("rongcheng")], load_cutoffs(), config, population=pop)
+        simulate([program("rongcheng")], lab_catalogue(), config, population=pop)

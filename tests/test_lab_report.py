@@ -45,7 +45,10 @@ def test_figures_hold_every_metric(report: Path) -> None:
     migration = figures["distribution"][0]["migration"]
     assert sum(map(sum, migration["counts"])) == months[0]["subjects"]
     screens = figures["adverse_impact_ratios"]["screens"]
-    assert {s["service"] for s in screens} >= {"bike_deposit_waiver", "flights"}
+    assert {(s["service"], s["measure"]) for s in screens} >= {
+        ("bike_rental_deposit_waiver", "waiver_at_650"),
+        ("vip_lane", "lane_for_aaa"),
+    }
     assert {r["dimension"] for r in screens[0]["groups"]} == {
         "region",
         "urban_rural",
@@ -57,8 +60,13 @@ def test_figures_hold_every_metric(report: Path) -> None:
         assert ("sesame", name) in attacks and ("rongcheng", name) in attacks
     assert all("points_moved" in a and "caught" in a for a in figures["attacks"])
     reach = {r["service"]: r for r in figures["restriction_reach"]}
-    assert reach["flights"]["effect"] == "restriction"
-    assert set(reach["flights"]["by_group"]) == {"region", "urban_rural", "age_band", "sex", "kind"}
+    lane = reach["vip_lane"]
+    assert lane["effect"] == "reward" and lane["rule"] == "on list honest_aaa (grade in AAA)"
+    assert set(lane["by_group"]) == {"region", "urban_rural", "age_band", "sex", "kind"}
+    programs = {p["id"]: p for p in figures["meta"]["programs"]}
+    skipped = {(m["service"], m["measure"]) for m in programs["sesame"]["not_audited"]}
+    assert ("flight_booking", "no_flights_for_defaulters") in skipped
+    assert programs["sesame"]["measures_version"] == programs["rongcheng"]["measures_version"]
     assert figures["contagion"][0]["has_relationship_factor"] is True
     assert "low_scorers" in figures["relations_cut"][0]
 

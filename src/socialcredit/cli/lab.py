@@ -42,9 +42,16 @@ Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the sa
 Start = Annotated[
     str, typer.Option(help="The first as-of date; each month is scored a month later.")
 ]
-Cutoffs = Annotated[
+Measures = Annotated[
     Path | None,
-    typer.Option(help="Decision cutoffs file (default: the lab's own cutoffs.toml)."),
+    typer.Option(
+        help="Measures catalogue whose score-decided measures are audited (default: the "
+        "shipped measures.toml)."
+    ),
+]
+Lists = Annotated[
+    Path | None,
+    typer.Option(help="Lists file the measures refer to (default: the shipped lists.toml)."),
 ]
 MinGroup = Annotated[
     int, typer.Option(min=1, help="Audit groups smaller than this are shown but not judged.")
@@ -104,15 +111,20 @@ def _config(
 
 
 def _run(
-    programs: list[CompiledProgram], cutoffs: Path | None, config: LabConfig, show: bool
+    programs: list[CompiledProgram],
+    measures: Path | None,
+    lists: Path | None,
+    config: LabConfig,
+    show: bool,
 ) -> dict[str, Any]:
-    from socialcredit.lab import CutoffError, figures, load_cutoffs, simulate, steps_for
+    from socialcredit.lab import CutoffError, figures, lab_catalogue, simulate, steps_for
+    from socialcredit.policy.loader import PolicyError
 
     try:
-        catalogue = load_cutoffs(cutoffs)
+        catalogue = lab_catalogue(measures, lists, [c.program for c in programs])
         with bar(console, "simulating", steps_for(config, len(programs)), enabled=show) as advance:
             result = simulate(programs, catalogue, config, progress=lambda _: advance(1))
-    except CutoffError as exc:
+    except (CutoffError, PolicyError) as exc:
         raise _fail(str(exc)) from None
     return figures(result)
 
@@ -128,7 +140,8 @@ def run(
     months: Months = 24,
     seed: Seed = 7,
     start: Start = START,
-    cutoffs: Cutoffs = None,
+    measures: Measures = None,
+    lists: Lists = None,
     min_group: MinGroup = 30,
     cut_rate: Annotated[
         float,
@@ -147,7 +160,7 @@ def run(
 
     programs = [_program(program)] + ([_program(vs)] if vs else [])
     config = _config(population, months, seed, start, min_group, cut_rate, adjudicator_error)
-    data = _run(programs, cutoffs, config, show=True)
+    data = _run(programs, measures, lists, config, show=True)
     page, path = write_report(data, report)
     verdict = gate(data)
     seconds = data["meta"]["seconds"]["total"]
@@ -167,7 +180,8 @@ def gate_command(
     months: Months = 3,
     seed: Seed = 7,
     start: Start = START,
-    cutoffs: Cutoffs = None,
+    measures: Measures = None,
+    lists: Lists = None,
     min_group: MinGroup = 30,
     significant_only: Annotated[
         bool,
@@ -186,7 +200,7 @@ def gate_command(
     from socialcredit.lab import gate
 
     config = _config(population, months, seed, start, min_group)
-    data = _run([_program(program)], cutoffs, config, show=not as_json)
+    data = _run([_program(program)], measures, lists, config, show=not as_json)
     verdict = gate(data, significant_only=significant_only)
     if as_json:
         document = {

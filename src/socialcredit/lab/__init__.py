@@ -1,14 +1,15 @@
 """The policy lab: simulate a program on a synthetic population and audit it before rollout.
 
 `simulate` runs one world per program month by month (behaviour that responds to the
-program's incentives, re-scored by the engine), `figures` turns a run into the audit's
+program's incentives, re-scored by the engine) and audits the measures of the catalogue
+(`lab_catalogue`) that each program's score decides, `figures` turns a run into the audit's
 metrics, `write_report` writes figures.json and report.html, and `gate` says whether a program
 may ship. Nothing here writes to the store: the lab's ledgers live in an in-process DuckDB.
 """
 
 from socialcredit.lab.attacks import AttackResult, Attacks
 from socialcredit.lab.behaviour import Behaviour
-from socialcredit.lab.cutoffs import Cutoff, CutoffError, load_cutoffs
+from socialcredit.lab.cutoffs import Cutoff, CutoffError, lab_catalogue
 from socialcredit.lab.figures import FIGURE_KEYS, figures
 from socialcredit.lab.gate import GateResult, gate
 from socialcredit.lab.report import render_html, write_report
@@ -27,7 +28,7 @@ __all__ = [
     "LabResult",
     "figures",
     "gate",
-    "load_cutoffs",
+    "lab_catalogue",
     "render_html",
     "simulate",
     "steps_for",

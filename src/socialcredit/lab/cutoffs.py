@@ -1,112 +1,221 @@
-"""The lab's decision cutoffs: which score or grade a service needs (a stand-in for issue 5).
+"""The lab's decision cutoffs: the measures of the catalogue that a program's score decides.
 
-The measures catalogue will replace `cutoffs.toml`; everything else in the lab reads cutoffs
-only through `load_cutoffs` and `Cutoff.threshold`, so the swap stays small.
+A measure is a cutoff when its test reads the score of its service's program: a score test
+(`at_least`, `below`, `grades`), or a list entered by that program's score (`honest_aaa`).
+Whether it applies is worked out by the platform's own decision (`domain.measures.decide`) once
+for every score the program can give and once for a subject without a score, so the lab audits
+exactly the rule relying parties get. Measures keyed on lists entered by records, on flags or on
+records do not depend on the program and are listed as not audited.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
-from socialcredit.domain.programs import Program
+import numpy as np
 
-EFFECTS = ("reward", "restriction")
+from socialcredit.domain.lists import ListDefinition, ScoreFact, entry_of
+from socialcredit.domain.measures import Effect, Measure, Service, SubjectFacts, Test, decide
+from socialcredit.domain.programs import Program
+from socialcredit.policy.loader import shipped_programs
+from socialcredit.policy.measures import MeasuresCatalogue, load_measures
+
+__all__ = [
+    "Cutoff",
+    "CutoffError",
+    "Unaudited",
+    "cutoffs_for",
+    "lab_catalogue",
+    "unaudited_for",
+]
+
+# A fixed moment for the decisions that tabulate a cutoff: score tests and score-entered lists
+# read only the score and grade, never the date.
+_AS_OF = datetime(2000, 1, 1)
 
 
 class CutoffError(ValueError):
-    """A cutoffs file that cannot be used."""
+    """A measure the lab cannot audit under the program it is given."""
+
+
+@dataclass(frozen=True, eq=False)
+class Cutoff:
+    """A measure decided by a program's score: whether it applies at each score.
+
+    `effect` is `reward` for a grant (those it applies to get the perk) and `restriction` for a
+    deny or a condition (those it applies to are refused or conditioned). A subject is approved
+    when it gets the favourable answer: the grant applies, or the restriction does not.
+    """
+
+    service: str
+    measure: str
+    program: str
+    action: Effect
+    rule: str
+    title: str
+    source: str
+    minimum: int
+    applies_at: np.ndarray
+    applies_unscored: bool
+
+    @property
+    def name(self) -> str:
+        """`service:measure`, as decision traces name the rule."""
+        return f"{self.service}:{self.measure}"
+
+    @property
+    def effect(self) -> str:
+        """What the audit calls it: a grant is a reward, a deny or condition a restriction."""
+        return "reward" if self.action is Effect.GRANT else "restriction"
+
+    def applies(self, scored: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Whether the measure applies to each subject (unscored subjects as decide says)."""
+        index = np.clip(score - self.minimum, 0, len(self.applies_at) - 1)
+        return np.where(scored, self.applies_at[index], self.applies_unscored)
+
+    def approved(self, scored: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """Whether each subject gets the favourable answer."""
+        applies = self.applies(scored, score)
+        return applies if self.action is Effect.GRANT else ~applies
+
+    @property
+    def marks(self) -> list[int]:
+        """The scores at which the measure starts or stops applying."""
+        flips = np.flatnonzero(self.applies_at[1:] != self.applies_at[:-1]) + 1
+        return [self.minimum + int(i) for i in flips]
 
 
 @dataclass(frozen=True)
-class Cutoff:
-    """A service that a program's score or grade decides."""
+class Unaudited:
+    """A measure of the program's services that its score does not decide."""
 
     service: str
-    program: str
-    effect: str
-    description: str = ""
-    min_score: int | None = None
-    min_grade: str | None = None
-
-    def threshold(self, program: Program) -> int:
-        """The lowest score that is approved under `program`."""
-        if self.min_score is not None:
-            return self.min_score
-        for band in program.bands:
-            if band.grade == self.min_grade:
-                return band.min
-        raise CutoffError(
-            f"cutoff {self.service!r} needs grade {self.min_grade!r}, which program "
-            f"{program.id!r} does not have"
-        )
+    measure: str
+    test: str
 
     @property
-    def rule(self) -> str:
-        """The cutoff in words, e.g. 'score >= 600' or 'grade B or better'."""
-        if self.min_score is not None:
-            return f"score >= {self.min_score}"
-        return f"grade {self.min_grade} or better"
+    def name(self) -> str:
+        """`service:measure`."""
+        return f"{self.service}:{self.measure}"
 
 
-def _cutoff(entry: dict[str, object], source: str, number: int) -> Cutoff:
-    where = f"{source}: cutoffs[{number}]"
-    known = {"service", "program", "effect", "description", "min_score", "min_grade"}
-    unknown = set(entry) - known
-    if unknown:
-        raise CutoffError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-    for name in ("service", "program", "effect"):
-        if not isinstance(entry.get(name), str):
-            raise CutoffError(f"{where}: {name} is required (text)")
-    if entry["effect"] not in EFFECTS:
-        raise CutoffError(f"{where}: effect must be one of {', '.join(EFFECTS)}")
-    score, grade = entry.get("min_score"), entry.get("min_grade")
-    if (score is None) == (grade is None):
-        raise CutoffError(f"{where}: give exactly one of min_score or min_grade")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int)):
-        raise CutoffError(f"{where}: min_score must be a whole number")
-    if grade is not None and not isinstance(grade, str):
-        raise CutoffError(f"{where}: min_grade must be text")
-    return Cutoff(
-        service=str(entry["service"]),
-        program=str(entry["program"]),
-        effect=str(entry["effect"]),
-        description=str(entry.get("description", "")),
-        min_score=score,
-        min_grade=grade,
+def _score_list(service: Service, measure: Measure, lists: dict[str, ListDefinition]) -> bool:
+    """Whether the measure is keyed on a list entered by the service's program's score."""
+    name = measure.when.on_list
+    definition = lists.get(name) if name is not None else None
+    return (
+        definition is not None
+        and definition.score is not None
+        and definition.score.program == service.program
     )
 
 
-def parse_cutoffs(text: str, source: str = "<cutoffs>") -> list[Cutoff]:
-    """Cutoffs from TOML text (raises CutoffError)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CutoffError(f"{source}: not valid TOML: {exc}") from None
-    entries = data.get("cutoffs", [])
-    if not isinstance(entries, list):
-        raise CutoffError(f"{source}: cutoffs must be an array of tables")
-    return [_cutoff(e, source, i) for i, e in enumerate(entries)]
+def _rule(measure: Measure, lists: dict[str, ListDefinition]) -> str:
+    """The measure's test in words; a score-entered list adds its criterion."""
+    when = measure.when
+    if when.on_list is None:
+        return when.describe()
+    criterion = lists[when.on_list].score
+    assert criterion is not None
+    test = Test(grades=criterion.grades, at_least=criterion.at_least, below=criterion.below)
+    return f"{when.describe()} ({test.describe()})"
 
 
-def load_cutoffs(path: Path | str | None = None) -> list[Cutoff]:
-    """The cutoffs in a file, or the lab's shipped ones."""
-    if path is None:
-        resource = resources.files("socialcredit.lab") / "cutoffs.toml"
-        return parse_cutoffs(resource.read_text(encoding="utf-8"), "cutoffs.toml")
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CutoffError(f"{path}: cannot read: {exc}") from None
-    return parse_cutoffs(text, str(path))
+def _applies(
+    alone: Service, measure: Measure, lists: dict[str, ListDefinition], fact: ScoreFact | None
+) -> bool:
+    """Whether the platform's decision applies the measure to a subject with this score."""
+    entries = {}
+    if measure.when.on_list is not None:
+        found = entry_of(lists[measure.when.on_list], "subject", [], _AS_OF, score=fact)
+        if found is not None:
+            entries[found.list] = found
+    facts = SubjectFacts(subject="subject", entries=entries, score=fact)
+    decision = decide(alone, facts, _AS_OF)
+    return any(m["id"] == measure.id for m in decision.measures)
 
 
-def cutoffs_for(cutoffs: list[Cutoff], program: Program) -> list[Cutoff]:
-    """The cutoffs a program decides, checked against its grades."""
-    chosen = [c for c in cutoffs if c.program == program.id]
-    for cutoff in chosen:
-        cutoff.threshold(program)
-    return chosen
+def _check_grades(service: Service, measure: Measure, program: Program, grades: list[str]) -> None:
+    known = {b.grade for b in program.bands}
+    for grade in grades:
+        if grade not in known:
+            raise CutoffError(
+                f"measure {service.name}:{measure.id} needs grade {grade!r}, which program "
+                f"{program.id!r} does not have"
+            )
+
+
+def _cutoff(
+    service: Service, measure: Measure, lists: dict[str, ListDefinition], program: Program
+) -> Cutoff:
+    if measure.when.on_list is not None:
+        criterion = lists[measure.when.on_list].score
+        _check_grades(service, measure, program, criterion.grades if criterion else [])
+    else:
+        _check_grades(service, measure, program, measure.when.grades)
+    alone = replace(service, measures=[measure])
+    scores = range(program.min_score, program.max_score + 1)
+    applies_at = np.array(
+        [
+            _applies(alone, measure, lists, ScoreFact(program.id, "", _AS_OF, s, program.grade(s)))
+            for s in scores
+        ],
+        bool,
+    )
+    return Cutoff(
+        service=service.name,
+        measure=measure.id,
+        program=program.id,
+        action=measure.effect,
+        rule=_rule(measure, lists),
+        title=measure.title,
+        source=measure.source,
+        minimum=program.min_score,
+        applies_at=applies_at,
+        applies_unscored=_applies(alone, measure, lists, None),
+    )
+
+
+def _measures_of(
+    catalogue: MeasuresCatalogue, program: Program
+) -> Iterable[tuple[Service, Measure, bool]]:
+    """Each measure of the program's services, and whether its score decides it."""
+    for service in catalogue.services.values():
+        if service.program != program.id:
+            continue
+        for measure in service.measures:
+            decided = measure.when.uses_score or _score_list(service, measure, catalogue.lists)
+            yield service, measure, decided
+
+
+def cutoffs_for(catalogue: MeasuresCatalogue, program: Program) -> list[Cutoff]:
+    """The cutoffs a program decides (raises CutoffError for a grade it does not have)."""
+    return [
+        _cutoff(service, measure, catalogue.lists, program)
+        for service, measure, decided in _measures_of(catalogue, program)
+        if decided
+    ]
+
+
+def unaudited_for(catalogue: MeasuresCatalogue, program: Program) -> list[Unaudited]:
+    """The measures of the program's services that its score does not decide."""
+    return [
+        Unaudited(service.name, measure.id, measure.when.describe())
+        for service, measure, decided in _measures_of(catalogue, program)
+        if not decided
+    ]
+
+
+def lab_catalogue(
+    measures: Path | None = None,
+    lists: Path | None = None,
+    programs: Iterable[Program] = (),
+) -> MeasuresCatalogue:
+    """The measures catalogue to audit: the shipped files, or the ones given, checked against
+    the shipped programs and the programs under test (raises PolicyError)."""
+    known = {p.program.id: p.program for p in shipped_programs()}
+    known.update({p.id: p for p in programs})
+    return load_measures(lists, measures, programs=known)

@@ -15,6 +15,7 @@ from socialcredit.lab.metrics import (
     distinct_degree,
     distribution,
     isolation,
+    judgeable,
     reach,
 )
 from socialcredit.lab.population import day_of
@@ -43,7 +44,7 @@ def _screens(result: LabResult, world: World) -> list[dict[str, Any]]:
         persons = population.person[:n] & month.in_scope[:n]
         groups = {k: v[persons] for k, v in audit_groups(population, month.as_of, n).items()}
         for cutoff in world.cutoffs:
-            approved = approved_by(cutoff, program, month, n)[persons]
+            approved = approved_by(cutoff, month, n)[persons]
             rows = adverse_impact(
                 approved,
                 groups,
@@ -54,12 +55,15 @@ def _screens(result: LabResult, world: World) -> list[dict[str, Any]]:
                 {
                     "program": program.id,
                     "service": cutoff.service,
+                    "measure": cutoff.measure,
                     "effect": cutoff.effect,
                     "rule": cutoff.rule,
                     "month": index,
                     "as_of": month.as_of.isoformat(),
                     "persons": int(persons.sum()),
                     "approval_rate": round(float(approved.mean()), 4) if len(approved) else 0.0,
+                    "approved": int(approved.sum()),
+                    "judged": judgeable(approved, result.config.min_group),
                     "groups": rows,
                 }
             )
@@ -134,9 +138,22 @@ def figures(result: LabResult) -> dict[str, Any]:
                     "id": w.program.id,
                     "name": w.program.name,
                     "version": w.compiled.version,
+                    "measures_version": w.catalogue_version,
                     "cutoffs": [
-                        {"service": c.service, "effect": c.effect, "rule": c.rule}
+                        {
+                            "service": c.service,
+                            "measure": c.measure,
+                            "effect": c.effect,
+                            "action": c.action.value,
+                            "rule": c.rule,
+                            "title": c.title,
+                            "source": c.source,
+                        }
                         for c in w.cutoffs
+                    ],
+                    "not_audited": [
+                        {"service": u.service, "measure": u.measure, "test": u.test}
+                        for u in w.unaudited
                     ],
                 }
                 for w in result.worlds
@@ -179,6 +196,7 @@ def figures(result: LabResult) -> dict[str, Any]:
         {
             "program": s["program"],
             "service": s["service"],
+            "measure": s["measure"],
             "month": s["month"],
             **{k: row[k] for k in ("dimension", "group", "rate", "ratio", "significant")},
         }

@@ -43,8 +43,8 @@ def gate(figures: dict[str, Any], *, significant_only: bool = False) -> GateResu
         mine = [s for s in screens if s["program"] == pid]
         if not program["cutoffs"]:
             failures.append(
-                f"{pid}: no decision cutoff names this program, so its adverse impact cannot "
-                "be screened (give --cutoffs)"
+                f"{pid}: no measure in the catalogue is decided by this program's score, so its "
+                "adverse impact cannot be screened (give --measures)"
             )
         flagged = [
             (screen, row)
@@ -58,7 +58,8 @@ def gate(figures: dict[str, Any], *, significant_only: bool = False) -> GateResu
             best = _best(screen["groups"], row["dimension"])
             best_text = f"{best['group']}, {best['rate']:.1%}" if best else "?"
             failures.append(
-                f"{pid}: {screen['service']} ({screen['rule']}) in month {screen['month']}: "
+                f"{pid}: {screen['service']}:{screen['measure']} ({screen['rule']}) in month "
+                f"{screen['month']}: "
                 f"{row['dimension']} {row['group']} approved {row['rate']:.1%}, "
                 f"{row['ratio']:.2f} of the best group's rate ({best_text}); "
                 f"under {threshold}" + ("" if row["significant"] else " (within chance at 5%)")
@@ -68,6 +69,13 @@ def gate(figures: dict[str, Any], *, significant_only: bool = False) -> GateResu
             f"{pid}: {len(mine)} cutoff screens over {groups} group rates "
             f"(four-fifths threshold {threshold})"
         )
+        for screen in mine:
+            if not screen["judged"]:
+                checks.append(
+                    f"{pid}: {screen['service']}:{screen['measure']} in month {screen['month']} "
+                    f"not judged: it approves {screen['approved']} persons, fewer than "
+                    f"{meta['min_group']}"
+                )
         for attack in figures["attacks"]:
             if attack["program"] != pid or attack["attack"] != "sybil_ring":
                 continue

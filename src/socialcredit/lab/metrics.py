@@ -29,6 +29,7 @@ __all__ = [
     "grade_migration",
     "grades_of",
     "isolation",
+    "judgeable",
     "reach",
     "significant_gap",
 ]
@@ -83,6 +84,11 @@ def significant_gap(yes: int, size: int, best_yes: int, best_size: int, z: float
     return (best_yes / best_size - yes / size) / spread > z
 
 
+def judgeable(approved: np.ndarray, min_group: int) -> bool:
+    """Whether enough subjects are approved (at least `min_group`) for rates to be judged."""
+    return int(approved.sum()) >= min_group
+
+
 def adverse_impact(
     approved: np.ndarray,
     groups: dict[str, np.ndarray],
@@ -93,11 +99,14 @@ def adverse_impact(
     """Approval rate per audit group and its ratio to the best group's rate in its dimension.
 
     A ratio under `threshold` is flagged (the four-fifths screen). Groups smaller than
-    `min_group` are reported but neither flagged nor used as the best group. `significant`
-    says whether the gap to the best group is larger than chance (a two-proportion z-test),
-    which matters when approval rates are low and groups small.
+    `min_group` are reported but neither flagged nor used as the best group, and when fewer
+    than `min_group` subjects are approved at all (a perk almost nobody gets) no rate is judged:
+    a ratio of rates resting on a handful of approvals is noise. `significant` says whether the
+    gap to the best group is larger than chance (a two-proportion z-test), which matters when
+    approval rates are low and groups small.
     """
     rows: list[dict[str, Any]] = []
+    rare = not judgeable(approved, min_group)
     for dimension, labels in groups.items():
         names = sorted({str(g) for g in labels.tolist() if g})
         stats = []
@@ -111,7 +120,7 @@ def adverse_impact(
         for name, size, yes, rate in stats:
             small = size < min_group
             ratio = None if small or best is None or best[3] <= 0 else rate / best[3]
-            flagged = ratio is not None and ratio < threshold
+            flagged = ratio is not None and ratio < threshold and not rare
             rows.append(
                 {
                     "dimension": dimension,
@@ -125,6 +134,7 @@ def adverse_impact(
                     and best is not None
                     and significant_gap(yes, size, best[2], best[1]),
                     "small": small,
+                    "rare": rare,
                 }
             )
     return rows
@@ -290,9 +300,10 @@ def isolation(
     return out
 
 
-def approved_by(cutoff: Cutoff, program: Program, scores: MonthScores, n: int) -> np.ndarray:
-    """Who clears a cutoff (subjects with insufficient data never do)."""
-    return scores.scored[:n] & (scores.score[:n] >= cutoff.threshold(program))
+def approved_by(cutoff: Cutoff, scores: MonthScores, n: int) -> np.ndarray:
+    """Who gets the favourable answer: the grant applies, or the restriction does not (a grant
+    never applies without a score; a restriction applies without one only if its test says so)."""
+    return cutoff.approved(scores.scored[:n], scores.score[:n])
 
 
 def reach(
@@ -304,8 +315,7 @@ def reach(
 ) -> dict[str, Any]:
     """How many subjects a measure touches: those restricted, or those rewarded, by group."""
     in_scope = scores.in_scope[:n]
-    approved = approved_by(cutoff, program, scores, n)
-    touched = in_scope & (~approved if cutoff.effect == "restriction" else approved)
+    touched = in_scope & cutoff.applies(scores.scored[:n], scores.score[:n])
     by_group: dict[str, dict[str, dict[str, float | int]]] = {}
     for dimension, labels in groups.items():
         entry: dict[str, dict[str, float | int]] = {}
@@ -319,9 +329,10 @@ def reach(
     return {
         "program": program.id,
         "service": cutoff.service,
+        "measure": cutoff.measure,
         "effect": cutoff.effect,
         "rule": cutoff.rule,
-        "description": cutoff.description,
+        "description": cutoff.title,
         "as_of": scores.as_of.isoformat(),
         "subjects": total,
         "touched": int(touched.sum()),

@@ -91,12 +91,30 @@ def _signed(value: int | None) -> str:
     return "-" if value is None else f"{value:+d}"
 
 
+def _unaudited(measures: list[dict[str, Any]]) -> str:
+    """The program's measures its score does not decide, in one sentence."""
+    if not measures:
+        return ""
+    names = ", ".join(f"{m['service']}:{m['measure']}" for m in measures)
+    return (
+        f"<br><span class='note'>Not audited ({len(measures)} measure(s) keyed on lists "
+        f"entered by records, on flags or on recent records, which the program's score does not "
+        f"decide): "
+        f"{escape(names)}</span>"
+    )
+
+
 def _meta(figures: dict[str, Any], verdict: GateResult) -> str:
     meta = figures["meta"]
     programs = "".join(
         f"<li><b>{escape(p['id'])}</b> ({escape(p['name'])}), version "
-        f"<code>{escape(p['version'])}</code>; cutoffs: "
-        + (", ".join(escape(f"{c['service']} ({c['rule']})") for c in p["cutoffs"]) or "none")
+        f"<code>{escape(p['version'])}</code>; measures catalogue "
+        f"<code>{escape(p['measures_version'])}</code>; cutoffs: "
+        + (
+            ", ".join(escape(f"{c['service']}:{c['measure']} ({c['rule']})") for c in p["cutoffs"])
+            or "none"
+        )
+        + _unaudited(p["not_audited"])
         + "</li>"
         for p in meta["programs"]
     )
@@ -206,15 +224,28 @@ def _adverse(figures: dict[str, Any]) -> str:
         "<h2 id='adverse-impact'>2. Adverse impact (four-fifths screen)</h2>",
         f"<p class='note'>For each decision cutoff and audit group: the share of persons the "
         f"cutoff approves, and its ratio to the best group's share in the same dimension. A "
-        f"ratio under {threshold} is flagged. Groups under {section['min_group']} persons are "
-        "shown but not judged. Audit attributes are never inputs to scoring.</p>",
+        f"ratio under {threshold} is flagged. Groups under {section['min_group']} persons, and "
+        f"cutoffs that approve fewer than {section['min_group']} persons in all, are shown but "
+        "not judged. Audit attributes are never inputs to scoring.</p>",
     ]
+    unjudged = sorted(
+        {
+            f"{s['program']}: {s['service']}:{s['measure']} in month {s['month']} "
+            f"({s['approved']} approved)"
+            for s in section["screens"]
+            if not s["judged"]
+        }
+    )
+    if unjudged:
+        parts.append(
+            "<p class='note'>Not judged, too few approved: " + escape("; ".join(unjudged)) + "</p>"
+        )
     flagged = section["flagged"]
     if flagged:
         rows = [
             [
                 f["program"],
-                f["service"],
+                f"{f['service']}:{f['measure']}",
                 f["month"],
                 f["dimension"],
                 f["group"],
@@ -224,7 +255,7 @@ def _adverse(figures: dict[str, Any]) -> str:
             ]
             for f in flagged
         ]
-        header = ["program", "service", "month", "dimension", "group", "approved", "ratio"]
+        header = ["program", "measure", "month", "dimension", "group", "approved", "ratio"]
         parts.append(
             f"<p class='flag'>{len(flagged)} group rate(s) under the threshold (significant: the "
             "gap to the best group is larger than chance, two-proportion z-test at 5%):</p>"
@@ -252,7 +283,8 @@ def _adverse(figures: dict[str, Any]) -> str:
             "<figure>"
             + bar_chart(
                 bars,
-                title=f"{screen['program']}: {screen['service']} ({screen['rule']}), "
+                title=f"{screen['program']}: {screen['service']}:{screen['measure']} "
+                f"({screen['rule']}), "
                 f"month {screen['month']}",
                 maximum=1.0,
                 marker=best * threshold,
@@ -422,7 +454,7 @@ def _reach(figures: dict[str, Any]) -> str:
         rows.append(
             [
                 r["program"],
-                r["service"],
+                f"{r['service']}:{r['measure']}",
                 r["effect"],
                 r["rule"],
                 f"{r['touched_at_start']:,}",
@@ -431,27 +463,27 @@ def _reach(figures: dict[str, Any]) -> str:
                 _pct(r["share"]),
             ]
         )
-        if r["effect"] == "restriction":
-            charts.setdefault((r["program"], r["rule"], r["effect"]), []).append(r)
+        charts.setdefault((r["program"], r["rule"], r["effect"]), []).append(r)
     figures_html = []
-    for (program, rule, _), same in charts.items():
+    for (program, rule, effect), same in charts.items():
         first = same[0]
         bars = [
             Bar(group, stats["share"], dimension)
             for dimension in ("age_band", "sex", "urban_rural", "kind")
             for group, stats in first["by_group"].get(dimension, {}).items()
         ]
-        services = ", ".join(r["service"] for r in same)
+        services = ", ".join(f"{r['service']}:{r['measure']}" for r in same)
+        share = "restricted" if effect == "restriction" else "rewarded"
         figures_html.append(
             "<figure>"
             + bar_chart(
                 bars,
-                title=f"{program}: share restricted ({rule} needed)",
+                title=f"{program}: share {share} ({rule})",
                 maximum=max([b.value for b in bars] + [0.01]),
             )
             + f"<figcaption class='note'>{escape(services)}</figcaption></figure>"
         )
-    header = ["program", "service", "effect", "rule", "touched, month 0", "touched, end"]
+    header = ["program", "measure", "effect", "rule", "touched, month 0", "touched, end"]
     return (
         "<h2 id='restriction-reach'>6. Restriction reach</h2>"
         "<p class='note'>How many subjects each measure touches in the last month: for a "
@@ -513,8 +545,9 @@ def render_html(figures: dict[str, Any], verdict: GateResult | None = None) -> s
             _reach(figures),
             _behaviour(figures),
             "<h2 id='model'>What is modelled</h2><p class='note'>The population is synthetic; "
-            "behaviour, report screening and adjudication, and the decision cutoffs are the lab's "
-            "models (see docs/lab.md). Scores come from the platform's scoring definition.</p>",
+            "behaviour, report screening and adjudication are the lab's models (see "
+            "docs/lab.md). Scores come from the platform's scoring definition, and the decision "
+            "cutoffs from the platform's measures catalogue.</p>",
         ]
     )
     return (

@@ -34,7 +34,7 @@ from socialcredit.lab.behaviour import (
     pay_probability,
     thresholds,
 )
-from socialcredit.lab.cutoffs import Cutoff, cutoffs_for
+from socialcredit.lab.cutoffs import Cutoff, Unaudited, cutoffs_for, unaudited_for
 from socialcredit.lab.population import (
     Population,
     Records,
@@ -44,6 +44,7 @@ from socialcredit.lab.population import (
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
+from socialcredit.policy.measures import MeasuresCatalogue
 from socialcredit.synth.city import generate_city
 
 __all__ = ["DEFAULT_START", "LabConfig", "LabResult", "World", "add_months", "simulate"]
@@ -104,14 +105,16 @@ class World:
         backend: BaseBackend,
         index: int,
         compiled: CompiledProgram,
-        cutoffs: list[Cutoff],
+        catalogue: MeasuresCatalogue,
         base: Population,
         habits: Habits,
         config: LabConfig,
     ) -> None:
         self.compiled = compiled
         self.program = compiled.program
-        self.cutoffs = cutoffs
+        self.cutoffs: list[Cutoff] = cutoffs_for(catalogue, self.program)
+        self.unaudited: list[Unaudited] = unaudited_for(catalogue, self.program)
+        self.catalogue_version = catalogue.version
         self.config = config
         self.behaviour = config.behaviour
         self.population = replace(base, relations=base.relations.copy())
@@ -120,7 +123,7 @@ class World:
         self.habits = habits
         self.n = base.n
         self.coef = habits.coefficients(base, self.program, self.behaviour)
-        self.marks = thresholds(self.program, [c.threshold(self.program) for c in cutoffs])
+        self.marks = thresholds(self.program, [m for c in self.cutoffs for m in c.marks])
         self.window = self.behaviour.window(self.program)
         kinds = self.population.kinds
         self.retraction = kinds.code(RETRACTION_KIND)
@@ -304,13 +307,14 @@ def steps_for(config: LabConfig, programs: int) -> int:
 
 def simulate(
     programs: list[CompiledProgram],
-    cutoffs: list[Cutoff],
+    catalogue: MeasuresCatalogue,
     config: LabConfig,
     progress: Progress | None = None,
     population: Population | None = None,
 ) -> LabResult:
     """Run the lab: one world per program, `config.months` months, then the attacks.
 
+    The decision cutoffs are the catalogue's measures each program's score decides.
     `population` replaces the generated city (for hand-built tests).
     """
     tell = progress or (lambda _: None)
@@ -331,8 +335,7 @@ def simulate(
     habits = Habits(population, config.behaviour)
     backend = connect("duckdb")
     worlds = [
-        World(backend, i, c, cutoffs_for(cutoffs, c.program), population, habits, config)
-        for i, c in enumerate(programs)
+        World(backend, i, c, catalogue, population, habits, config) for i, c in enumerate(programs)
     ]
     for world in worlds:
         world.start()

@@ -288,10 +288,14 @@ def shipped_measures() -> MeasuresCatalogue:
 
 
 def load_measures(
-    lists_path: Path | str | None = None, measures_path: Path | str | None = None
+    lists_path: Path | str | None = None,
+    measures_path: Path | str | None = None,
+    *,
+    programs: dict[str, Program] | None = None,
 ) -> MeasuresCatalogue:
-    """The catalogue from files; a file not given is the shipped one."""
-    if lists_path is None and measures_path is None:
+    """The catalogue from files (a file not given is the shipped one), checked against
+    `programs` (default: the shipped ones)."""
+    if lists_path is None and measures_path is None and programs is None:
         return shipped_measures()
     lists_text = _read(Path(lists_path)) if lists_path else _shipped_text("lists.toml")
     measures_text = _read(Path(measures_path)) if measures_path else _shipped_text("measures.toml")
@@ -300,4 +304,5 @@ def load_measures(
         measures_text,
         lists_source=str(lists_path or "lists.toml"),
         measures_source=str(measures_path or "measures.toml"),
+        programs=programs,
     )

@@ -84,8 +84,9 @@ def test_insufficient_data_gives_no_score() -> None:
 
 
 def test_display_period_ends_a_records_effect() -> None:
-    inside = build([Rec(A, "utility.payment_late", 364)])
-    outside = build([Rec(A, "utility.payment_late", 365)])
+    # contract.breached: a general item, so the rule's 365 days sit inside its display period
+    inside = build([Rec(A, "contract.breached", 364)])
+    outside = build([Rec(A, "contract.breached", 365)])
     assert scores(run(program("rongcheng"), inside))[A] == 980
     assert scores(run(program("rongcheng"), outside))[A] == 1000
 
@@ -110,7 +111,8 @@ def test_relations_lift_a_subject_and_never_sink_one() -> None:
             "education.degree_verified",
         )
     ]
-    weak = [Rec(C, "loan.arrears_cycle", 500 + i) for i in range(4)] + [
+    # arrears are general items: shown (and scored) for at most a year
+    weak = [Rec(C, "loan.arrears_cycle", 300 + i) for i in range(4)] + [
         Rec(C, "identity.phone_verified", 600)
     ]
     mine = [Rec(A, "identity.phone_verified", 200 + i) for i in range(3)]

@@ -21,7 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
-from socialcredit.api import lists, models, problems
+from socialcredit.api import disputes, lists, maintenance, models, problems, reports
+from socialcredit.api import sharing as sharing_api
+from socialcredit.api import tips as tips_api
 from socialcredit.api.deps import (
     AUTH_ERRORS,
     Api,
@@ -473,7 +475,9 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        yield
+        with maintenance.scheduled(engine, settings.maintain_every) as schedule:
+            app.state.maintenance = schedule
+            yield
 
     app = FastAPI(
         title="socialcredit",
@@ -497,6 +501,11 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
     app.include_router(v1)
     app.include_router(lists.router)
     app.include_router(lists.public)
+    app.include_router(reports.router)
+    app.include_router(disputes.router)
+    app.include_router(sharing_api.router)
+    app.include_router(tips_api.router)
+    app.include_router(maintenance.router)
     app.add_middleware(RequestMetrics, metrics=app.state.api.metrics)
 
     def openapi() -> dict[str, Any]:

@@ -30,13 +30,16 @@ class ApiSettings:
     key may spend at once; rate 0 turns limiting off), the largest request body, how many
     requests may use the store at once (keep it below the store's connection pool), and how
     long a checked key is trusted without asking the store again (a key revoked through this
-    server stops at once; one revoked elsewhere, within this time)."""
+    server stops at once; one revoked elsewhere, within this time). `maintain_every`: seconds
+    between the background runs of `maintain` (the first at start; 0, the default here, runs
+    none; `socialcredit serve` runs it daily)."""
 
     rate: float = 100.0
     burst: int = 200
     max_body: int = 256 * 1024 * 1024
     threads: int = 4
     key_cache_seconds: float = 5.0
+    maintain_every: float = 0.0
     rescore: Callable[[sa.Engine, list[str]], list[str]] | None = field(default=None, compare=False)
 
 
@@ -179,3 +182,24 @@ ConsentHeader = Annotated[
     str | None,
     Header(alias="X-Consent", description="The subject's consent token (relying parties)."),
 ]
+
+
+def public_caller(request: Request) -> None:
+    """Anonymous calls (the /v1/public routes) are rate-limited by the caller's address, as
+    keys are by principal."""
+    api = api_of(request)
+    host = request.client.host if request.client else "unknown"
+    wait = api.limiter.take(f"public:{host}")
+    if wait:
+        raise Problem(
+            429,
+            "rate-limited",
+            f"anonymous callers may make {api.limiter.rate:g} requests a second; "
+            f"retry in {wait:.2f} s",
+            {"Retry-After": retry_after(wait)},
+        )
+
+
+Public = Depends(public_caller)
+# No key, so never a 401 or 403.
+PUBLIC_ERRORS = {status: doc for status, doc in errors(404).items() if status not in (401, 403)}

@@ -16,18 +16,17 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api.deps import (
     AUTH_ERRORS,
+    PUBLIC_ERRORS,
     Caller,
     ConsentHeader,
     Cursor,
     Limit,
+    Public,
     PurposeQuery,
     api_of,
     errors,
-    problem_doc,
-    retry_header,
 )
 from socialcredit.api.problems import Problem
-from socialcredit.api.ratelimit import retry_after
 from socialcredit.domain.principals import NotAllowed, Role, require_role
 from socialcredit.services import decisions as decision_service
 from socialcredit.services import lists as list_service
@@ -292,28 +291,12 @@ def get_repairs(request: Request, principal: Caller) -> Response:
 
 # ---- public (no key)
 
-public = APIRouter(prefix="/v1/public", tags=["public"])
-PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: problem_doc("No such public list."),
-    422: problem_doc("A parameter is missing or malformed."),
-    429: {**problem_doc("Rate limit reached."), "headers": retry_header()},
-}
-
-
-def _limit_by_address(request: Request) -> None:
-    limiter = api_of(request).limiter
-    host = request.client.host if request.client else "unknown"
-    wait = limiter.take("public:" + host)
-    if wait:
-        raise Problem(
-            429, "rate-limited", f"retry in {wait:.2f} s", {"Retry-After": retry_after(wait)}
-        )
+public = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Public])
 
 
 @public.get("/lists", response_model=list[PublicList], responses=PUBLIC_ERRORS)
 def get_public_lists(request: Request) -> Response:
     """The lists anyone may search, with how to get off each."""
-    _limit_by_address(request)
     return JSONResponse(list_service.public_lists())
 
 
@@ -326,7 +309,6 @@ def search_public_list(
 ) -> Response:
     """Search a public list by id or name, without a key, as the court's public site allows:
     only the public fields (who, which list, since, until, case numbers)."""
-    _limit_by_address(request)
     try:
         items = list_service.search_public(api_of(request).engine, name, q, limit=limit)
     except NotFound as exc:

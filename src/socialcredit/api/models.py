@@ -97,6 +97,15 @@ class Snapshot(BaseModel):
     percentile: float | None
 
 
+class DisputeMark(BaseModel):
+    """The latest dispute of a record (see /v1/disputes/{id})."""
+
+    id: int
+    status: str = Field(description="open or closed")
+    outcome: str | None
+    deadline: datetime
+
+
 class StoredRecord(BaseModel):
     id: int
     furnisher: str
@@ -109,6 +118,11 @@ class StoredRecord(BaseModel):
     attributes: dict[str, Any]
     evidence: str | None
     replaces: str | None
+    disputed: bool = Field(False, description="A dispute of the record is open.")
+    dispute: DisputeMark | None = None
+    statement: str | None = Field(
+        None, description="The subject's statement: it travels with the record."
+    )
 
 
 class StoredRelation(BaseModel):

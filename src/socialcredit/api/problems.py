@@ -15,7 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from socialcredit.services.errors import ConsentRefused, InvalidRequest, NotAllowed, NotFound
+from socialcredit.services.errors import (
+    Conflict,
+    ConsentRefused,
+    InvalidRequest,
+    NotAllowed,
+    NotFound,
+)
 from socialcredit.services.pages import InvalidCursor
 from socialcredit.services.subjects import SubjectNotFound
 from socialcredit.services.submissions import TooManyRecords, UnreadableBody, UnsupportedMediaType
@@ -44,6 +50,11 @@ TYPES: dict[str, tuple[str, str]] = {
         "Invalid request",
         "A parameter or field is missing or malformed; the detail (and `errors`) say which.",
     ),
+    "conflict": (
+        "Conflict",
+        "The request conflicts with the current state: e.g. the dispute or review is closed "
+        "already, or one is open already; the detail says which.",
+    ),
     "invalid-cursor": (
         "Invalid cursor",
         "Pass back only a `next_cursor` that the same list handed out.",
@@ -66,6 +77,11 @@ TYPES: dict[str, tuple[str, str]] = {
         "Too many requests",
         "This key has used up its request budget for now; retry after the number of seconds in "
         "the Retry-After header.",
+    ),
+    "report-limit": (
+        "Report limit reached",
+        "A subject may file only so many reports of others' breaches in a window of days; "
+        "`next_report_at` (and Retry-After, in seconds) says when the next one is possible.",
     ),
     "internal-error": ("Internal error", "The server failed; the request may be retried."),
 }
@@ -122,6 +138,7 @@ SERVICE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnreadableBody, 400, "unreadable-body"),
     (TooManyRecords, 413, "too-many-records"),
     (UnsupportedMediaType, 415, "unsupported-media-type"),
+    (Conflict, 409, "conflict"),
     (InvalidRequest, 422, "invalid-request"),
 )
 

@@ -10,11 +10,15 @@ from typing import Annotated
 import typer
 
 from socialcredit.cli.common import Db, Json, console, errors, fail, parse_day, ready_store
+from socialcredit.cli.disputes import disputes_app, disputes_report
 from socialcredit.cli.lab import lab_app
 from socialcredit.cli.lists import decide, flags, lists
+from socialcredit.cli.maintenance import maintain, purges
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import subject_report
+from socialcredit.cli.reports import reports_app
 from socialcredit.cli.service import principal_app, serve
+from socialcredit.cli.sharing import sharing_app, tips_report
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
@@ -32,9 +36,14 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(furnisher_app, name="furnisher")
 app.add_typer(lab_app, name="lab")
 app.add_typer(principal_app, name="principal")
+app.add_typer(reports_app, name="reports")
+app.add_typer(disputes_app, name="disputes")
+app.add_typer(sharing_app, name="sharing")
 app.command()(lists)
 app.command()(decide)
 app.command()(flags)
+app.command()(maintain)
+app.command()(purges)
 
 
 @app.command()
@@ -257,21 +266,29 @@ def show(
     as_json: Json = False,
     db: Db = None,
 ) -> None:
-    """A subject's latest score per program, with every contribution and reason."""
+    """A subject's latest score per program, with every contribution and reason, and tips:
+    up to three actions per program with their exact effect."""
+    from socialcredit.services.disputes import marked_records
     from socialcredit.services.subjects import SubjectNotFound, subject_view
+    from socialcredit.services.tips import subject_tips
 
     try:
         identify(subject)
     except InvalidIdentifier as exc:
         raise fail(str(exc)) from None
+    store = ready_store(db)
     try:
-        view = subject_view(ready_store(db), subject)
+        view = subject_view(store, subject)
     except SubjectNotFound as exc:
         raise fail(str(exc)) from None
+    view["tips"] = subject_tips(store, view["subject"])
+    view["disputes"] = marked_records(store, view["subject"])
     if as_json:
         print(json.dumps(view))
         return
     subject_report(view, console)
+    tips_report(view["tips"], console)
+    disputes_report(view["disputes"], console)
 
 
 @policy_app.command("check")
@@ -305,6 +322,10 @@ def policy_check(
         for problem in problems:
             errors.print(str(problem), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
+    from socialcredit.policy.display import display_warnings
+
+    for warning in display_warnings(loaded, load_catalogue(catalogue)):
+        errors.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"{file}: program {loaded.program.id} is valid, version {loaded.version}", soft_wrap=True
     )

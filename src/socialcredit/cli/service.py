@@ -150,6 +150,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="debug, info, warning or error. Logs are JSON lines on stderr.")
     ] = "info",
+    maintain_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Run `socialcredit maintain` at start and then every this many hours, in the "
+            "background (0: never).",
+        ),
+    ] = 24.0,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (docs/api.md) over the store until interrupted."""
@@ -168,7 +176,10 @@ def serve(
     # Hand the interpreter lock over sooner than every 5 ms: the event loop answers between
     # store calls instead of queueing behind a busy worker thread.
     sys.setswitchinterval(0.0005)
-    app = create_app(engine, ApiSettings(rate=rate_limit, burst=burst, threads=threads))
+    settings = ApiSettings(
+        rate=rate_limit, burst=burst, threads=threads, maintain_every=maintain_every * 3600
+    )
+    app = create_app(engine, settings)
     uvicorn.run(
         app,
         host=host,

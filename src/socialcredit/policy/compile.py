@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from socialcredit.domain.catalogue import Catalogue
 from socialcredit.domain.programs import Program, Rule
+from socialcredit.policy.display import scored_window
 from socialcredit.policy.guard import guarded
 from socialcredit.policy.loader import LoadedProgram
 
@@ -57,7 +58,8 @@ def compile_program(loaded: LoadedProgram, catalogue: Catalogue) -> CompiledProg
             "factor": rule.factor,
             "points": rule.points,
             "half_life_days": rule.half_life_days,
-            "display_days": rule.display_days,
+            # an adverse kind counts no longer than its tier's display period
+            "display_days": scored_window(catalogue, kind, rule.display_days),
         }
         for rule in program.rules
         for kind in rule.kinds

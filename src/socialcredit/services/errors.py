@@ -6,7 +6,7 @@ from __future__ import annotations
 from socialcredit.domain.consents import ConsentRefused
 from socialcredit.domain.principals import NotAllowed
 
-__all__ = ["ConsentRefused", "InvalidRequest", "NotAllowed", "NotFound"]
+__all__ = ["Conflict", "ConsentRefused", "InvalidRequest", "NotAllowed", "NotFound"]
 
 
 class NotFound(LookupError):
@@ -15,3 +15,7 @@ class NotFound(LookupError):
 
 class InvalidRequest(ValueError):
     """The request is well-formed but asks for something that cannot be done."""
+
+
+class Conflict(InvalidRequest):
+    """The request conflicts with the current state (e.g. a case that is closed already)."""

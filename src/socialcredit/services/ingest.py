@@ -37,6 +37,8 @@ from socialcredit.domain.records import (
     parse_relation,
 )
 from socialcredit.policy.loader import shipped_catalogue
+from socialcredit.services.corrections import RecordScreen
+from socialcredit.services.reinsertions import guard_reinsertions
 from socialcredit.store import ledger
 
 __all__ = [
@@ -544,9 +546,12 @@ def _handlers(kind: str, run: _Run, connection: sa.Connection) -> tuple[Parser, 
     catalogue, now = run.catalogue, run.now
     if kind == "records":
         types = ledger.furnisher_types(connection)
-        return (
-            lambda row: parse_record(row, catalogue, types, now),
-            lambda conn, items: ledger.add_records(conn, items, now),
+        screen = RecordScreen(connection, catalogue, now)  # no re-aging, none past retention
+        return guard_reinsertions(  # a record withdrawn after a dispute goes back certified
+            connection,
+            lambda row: screen.check(parse_record(row, catalogue, types, now)),
+            lambda conn, items: screen.appended(ledger.add_records(conn, items, now)),
+            now,
         )
     if kind == "relations":
         types = ledger.furnisher_types(connection)

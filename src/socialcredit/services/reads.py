@@ -29,7 +29,7 @@ from socialcredit.services.lists import entry_json, subject_entries
 from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.subjects import SubjectNotFound, latest_scores
-from socialcredit.services.submissions import record_json
+from socialcredit.services.submissions import records_json
 from socialcredit.store import access, files
 from socialcredit.store.writers import one_writer
 
@@ -89,7 +89,7 @@ def _records(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     rows = files.subject_records(connection, subject, _int_key("records", page), page.limit + 1)
     cursor = next_cursor("records", rows, page.limit, "id")
-    items = [record_json(r) for r in rows]
+    items = records_json(connection, rows)
     body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
     return body, {"items": len(items), "record_ids": [i["id"] for i in items]}
 

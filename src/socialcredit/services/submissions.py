@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.identifiers import identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
+from socialcredit.services.disputes import NO_DISPUTE, record_marks
 from socialcredit.services.errors import InvalidRequest
 from socialcredit.services.ingest import BadLine, ingest_rows
 from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
@@ -195,13 +196,21 @@ def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat() + "Z"
 
 
-def record_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored record as the API shows it (times as ISO 8601 UTC)."""
+def record_json(row: dict[str, Any], mark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A stored record as the API shows it (times as ISO 8601 UTC), with its dispute mark:
+    whether it is disputed, its latest dispute and the subject's statement."""
     return {
         **row,
         "occurred_at": _stamp(row["occurred_at"]),
         "received_at": _stamp(row["received_at"]),
+        **(mark or NO_DISPUTE),
     }
+
+
+def records_json(connection: sa.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored records as the API shows them, each with its dispute mark."""
+    marks = record_marks(connection, rows)
+    return [record_json(r, marks.get(r["id"])) for r in rows]
 
 
 def list_submissions(
@@ -217,5 +226,6 @@ def list_submissions(
         raise InvalidRequest("the cursor is not one this list handed out")
     with engine.connect() as connection:
         rows = files.furnisher_records(connection, principal.furnisher, after, page.limit + 1)
-    cursor = next_cursor("submissions", rows, page.limit, "id")
-    return [record_json(r) for r in rows], cursor
+        cursor = next_cursor("submissions", rows, page.limit, "id")
+        items = records_json(connection, rows)
+    return items, cursor

@@ -1,21 +1,80 @@
 """Reports of other subjects' breaches and their adjudication.
 
+`reports` (what a subject reported) and `report_decisions` (one per report: who decided, why,
+the flags seen and the records written) are append-only: triggers refuse UPDATE and DELETE.
+
 Revision ID: 0006
 Revises: 0005
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+APPEND_ONLY = ("reports", "report_decisions")
+
+SQLITE_TRIGGER = """
+CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END
+"""
+PG_FUNCTION = """
+CREATE FUNCTION {table}_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION '{table} is append-only'; END $$ LANGUAGE plpgsql
+"""
+PG_TRIGGER = """
+CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
+FOR EACH ROW EXECUTE FUNCTION {table}_append_only()
+"""
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "reports",
+        sa.Column("id", BIGINT, primary_key=True),
+        sa.Column("reporter", sa.String(32), nullable=False),
+        sa.Column("principal", sa.String(40), nullable=False),
+        sa.Column("target", sa.String(32), nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("occurred_at", sa.DateTime, nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("evidence", sa.String(500), nullable=False),
+        sa.Column("filed_at", sa.DateTime, nullable=False),
+    )
+    op.create_index("ix_reports_reporter", "reports", ["reporter", "filed_at"])
+    op.create_index("ix_reports_target", "reports", ["target"])
+    op.create_index("ix_reports_filed_at", "reports", ["filed_at"])
+    op.create_table(
+        "report_decisions",
+        sa.Column("id", BIGINT, primary_key=True),
+        sa.Column("report", BIGINT, nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("decided_by", sa.String(40), nullable=False),
+        sa.Column("decided_by_name", sa.String(200), nullable=False),
+        sa.Column("decided_at", sa.DateTime, nullable=False),
+        sa.Column("flags", sa.Text, nullable=False),
+        sa.Column("records", sa.Text, nullable=False),
+        sa.UniqueConstraint("report", name="uq_report_decisions_report"),
+    )
+    dialect = op.get_bind().dialect.name
+    for table in APPEND_ONLY:
+        if dialect == "postgresql":
+            op.execute(PG_FUNCTION.format(table=table))
+        for statement in ("UPDATE", "DELETE"):
+            if dialect == "sqlite":
+                op.execute(SQLITE_TRIGGER.format(table=table, op=statement))
+            elif dialect == "postgresql":
+                op.execute(PG_TRIGGER.format(table=table, op=statement))
 
 
 def downgrade() -> None:
-    pass
+    for table in ("report_decisions", "reports"):
+        op.drop_table(table)
+    if op.get_bind().dialect.name == "postgresql":
+        for table in APPEND_ONLY:
+            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")

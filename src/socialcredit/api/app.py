@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
-from socialcredit.api import disputes, lists, maintenance, models, problems, reports
+from socialcredit.api import disputes, lists, maintenance, models, problems, reports, stats
 from socialcredit.api import sharing as sharing_api
 from socialcredit.api import tips as tips_api
 from socialcredit.api.deps import (
@@ -56,6 +56,7 @@ from socialcredit.services.submissions import (
     parse_body,
     submit_records,
 )
+from socialcredit.web import install as install_portal
 
 # ------------------------------------------------------------------------------ renderers
 
@@ -502,10 +503,12 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
     app.include_router(lists.router)
     app.include_router(lists.public)
     app.include_router(reports.router)
+    app.include_router(stats.router)
     app.include_router(disputes.router)
     app.include_router(sharing_api.router)
     app.include_router(tips_api.router)
     app.include_router(maintenance.router)
+    install_portal(app)  # the portal, after every API route
     app.add_middleware(RequestMetrics, metrics=app.state.api.metrics)
 
     def openapi() -> dict[str, Any]:

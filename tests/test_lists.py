@@ -529,6 +529,17 @@ def test_cli_lists_decide_and_policy_check(tmp_path: Path) -> None:
     assert human.exit_code == 0 and "deny" in human.stdout
     missing = runner.invoke(app, ["decide", C, "teleport", "--db", url])
     assert missing.exit_code == 1 and "no service" in missing.output
+    early = runner.invoke(
+        app, ["repair", C, "judgment_defaulters", "--commitment", "I will pay", "--db", url]
+    )
+    assert (
+        early.exit_code == 1
+        and "refused" in early.output
+        and "may be repaired from" in early.output
+    )
+    with engine.connect() as c:
+        notice = c.execute(sa.text("SELECT kind FROM notices WHERE subject = :s"), {"s": C})
+        assert [n.kind for n in notice] == ["repair.refused"]
     measures = tmp_path / "measures.toml"
     measures.write_text(TENANCY)
     checked = runner.invoke(app, ["policy", "check", "--measures", str(measures)])

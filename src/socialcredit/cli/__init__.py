@@ -12,7 +12,7 @@ import typer
 from socialcredit.cli.common import Db, Json, console, errors, fail, parse_day, ready_store
 from socialcredit.cli.disputes import disputes_app, disputes_report
 from socialcredit.cli.lab import lab_app
-from socialcredit.cli.lists import decide, flags, lists
+from socialcredit.cli.lists import decide, flags, lists, repair
 from socialcredit.cli.maintenance import maintain, purges
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import subject_report
@@ -42,6 +42,7 @@ app.add_typer(sharing_app, name="sharing")
 app.command()(lists)
 app.command()(decide)
 app.command()(flags)
+app.command()(repair)
 app.command()(maintain)
 app.command()(purges)
 

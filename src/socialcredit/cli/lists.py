@@ -12,7 +12,7 @@ from socialcredit.cli.common import Db, Json, console, fail, ready_store
 from socialcredit.domain.principals import Principal, Role
 from socialcredit.services.decisions import DecisionRequest, decide_one
 from socialcredit.services.errors import ConsentRefused, InvalidRequest, NotAllowed, NotFound
-from socialcredit.services.lists import entry_json, list_entries, phoenix_flags
+from socialcredit.services.lists import apply_for_repair, entry_json, list_entries, phoenix_flags
 from socialcredit.services.principals import utc_now
 
 # Reads made at the command line are logged under this principal in the subject's access log.
@@ -101,3 +101,25 @@ def flags(as_json: Json = False, db: Db = None) -> None:
         console.print("no organisation is flagged")
     for subject, why in sorted(found.items()):
         console.print(f"{subject}: {why}", highlight=False)
+
+
+def repair(
+    subject: Annotated[str, typer.Argument(help="Resident ID or USCC of the listed subject.")],
+    list_name: Annotated[str, typer.Argument(metavar="LIST", help="The list to be repaired.")],
+    commitment: Annotated[str, typer.Option(help="The subject's credit commitment, in its words.")],
+    as_json: Json = False,
+    db: Db = None,
+) -> None:
+    """Apply for credit repair on a subject's behalf (a counter clerk's job): decided at once by
+    the rules and recorded; exit 1 when refused, saying why."""
+    engine = ready_store(db)
+    try:
+        outcome = apply_for_repair(engine, operator(), list_name, commitment, subject=subject)
+    except (NotFound, InvalidRequest, NotAllowed) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(outcome.as_json()))
+    else:
+        console.print(f"repair {outcome.id}: {outcome.status}: {outcome.reason}", highlight=False)
+    if outcome.status != "granted":
+        raise typer.Exit(1)

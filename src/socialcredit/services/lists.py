@@ -27,6 +27,7 @@ from socialcredit.domain.lists import (
 from socialcredit.domain.principals import Principal, Role, require_role
 from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
 from socialcredit.services.errors import InvalidRequest, NotAllowed, NotFound
+from socialcredit.services.notices import add_notice
 from socialcredit.services.principals import utc_now
 from socialcredit.store import files
 from socialcredit.store import lists as store
@@ -335,6 +336,10 @@ def apply_for_repair(
     subject = subject or principal.subject
     if subject is None:
         raise InvalidRequest("name the subject applying")
+    try:
+        subject = identify(subject)[0]
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"not a subject id: {exc}") from None
     if principal.role is Role.SUBJECT and principal.subject != subject:
         raise NotAllowed("a subject may apply for repair of its own entries only")
     catalogue = catalogue or shipped_measures()
@@ -366,5 +371,13 @@ def apply_for_repair(
                 "reason": outcome.reason,
                 "decided_by": "rules",
             },
+        )
+        add_notice(
+            connection,
+            subject,
+            f"repair.{outcome.status}",
+            f"Your repair of the {list_name} entry was {outcome.status}: {outcome.reason}",
+            {"repair": outcome.id, "list": list_name},
+            now,
         )
     return outcome

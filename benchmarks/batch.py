@@ -302,8 +302,8 @@ def pandas_relationship_points(program: Any, relations: Any, pre: Any, day: int)
 
     for _ in range(prop.iterations):
         spread = neighbour_sum(state).astype(np.float64) * prop.damping / state["norm"].values
-        x = np.floor(state["v"].values.astype(np.float64) + spread + 0.5).astype(np.int64)
-        state["x"] = np.minimum(x, 1_000_000)
+        passed_on = np.floor(spread + 0.5).astype(np.int64)
+        state["x"] = np.maximum(state["v"].values, passed_on)
     signal = np.floor(neighbour_sum(state).astype(np.float64) / state["norm"].values + 0.5)
     _, high = program.factor_bounds(factor)
     points = np.floor(signal * float(high or 0) / 1e6 + 0.5).astype(np.int64)
@@ -499,10 +499,10 @@ def polars_relationship_points(program: Any, relations: Any, pre: Any, day: int)
 
     for _ in range(prop.iterations):
         spread = pl.col("s") * prop.damping / pl.col("norm")
-        x = (pl.col("v").cast(pl.Float64) + spread + 0.5).floor().cast(pl.Int64)
+        passed_on = (spread + 0.5).floor().cast(pl.Int64)
         state = (
             neighbour_sum(state)
-            .select("subject", "v", "norm", x=pl.min_horizontal(x, 1_000_000))
+            .select("subject", "v", "norm", x=pl.max_horizontal("v", passed_on))
             .collect()
         )
     _, high = program.factor_bounds(factor)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from socialcredit.domain.catalogue import RETRACTION_KIND, Catalogue
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
@@ -39,6 +39,35 @@ RELATION_FIELDS = (
 )
 FURNISHER_FIELDS = ("furnisher", "type", "name")
 REGISTRY_FIELDS = ("subject", "name", "region", "urban", "birth_year", "sex", "address")
+
+
+class Replaceable(Protocol):
+    """What the in-force rule needs of a record."""
+
+    @property
+    def furnisher(self) -> str: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def replaces(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+
+
+R = TypeVar("R", bound=Replaceable)
+
+
+def in_force(records: Iterable[R], keep: Callable[[R], bool]) -> list[R]:
+    """Records in force among those `keep` accepts (those that occurred by the day asked): not
+    replaced by another record of their furnisher, and not retractions. The scoring definition
+    applies the same rule in SQL (engines.definition.effective_records)."""
+    every = list(records)
+    replaced = {(r.furnisher, r.replaces) for r in every if r.replaces is not None}
+    return [
+        r
+        for r in every
+        if (r.furnisher, r.external_id) not in replaced and r.kind != RETRACTION_KIND and keep(r)
+    ]
 
 
 class RowError(ValueError):

@@ -16,6 +16,7 @@ from datetime import date
 from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.identifiers import ORGANISATION, PERSON
 from socialcredit.domain.programs import Program, Rule
+from socialcredit.domain.records import in_force
 
 TIPS_PER_PROGRAM = 3
 EPOCH = date(1970, 1, 1)
@@ -129,17 +130,8 @@ def day_number(moment: date) -> int:
 
 
 def live_records(records: Iterable[LedgerRecord], as_of_day: int) -> list[LedgerRecord]:
-    """Records in force on the day: not replaced by another record, not retractions, and
-    not after the day (as the scoring definition sees them)."""
-    every = list(records)
-    replaced = {(r.furnisher, r.replaces) for r in every if r.replaces is not None}
-    return [
-        r
-        for r in every
-        if (r.furnisher, r.external_id) not in replaced
-        and r.kind != RETRACTION_KIND
-        and r.day <= as_of_day
-    ]
+    """Records in force on the day (as the scoring definition sees them)."""
+    return in_force(records, lambda r: r.day <= as_of_day)
 
 
 Windows = Mapping[str, int]

@@ -207,23 +207,21 @@ def decide_many(
         access.append_accesses(
             connection,
             [
-                {
-                    "at": now,
-                    "subject": d.subject,
-                    "principal": principal.id,
-                    "principal_name": principal.name,
-                    "role": principal.role.value,
-                    "purpose": r.purpose,
-                    "what": "decision",
-                    "endpoint": endpoint,
-                    "consent": consent,
-                    "returned": {
+                access.read_by(
+                    principal,
+                    d.subject,
+                    at=now,
+                    what="decision",
+                    endpoint=endpoint,
+                    returned={
                         "decision_id": decision_id,
                         "service": d.service,
                         "decision": d.outcome.value,
                         "measures": [m["id"] for m in d.measures],
                     },
-                }
+                    purpose=r.purpose,
+                    consent=consent,
+                )
                 for decision_id, (d, r, consent) in zip(ids, made, strict=True)
             ],
         )

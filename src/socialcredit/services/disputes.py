@@ -462,18 +462,14 @@ def log_case_reads(
         for subject, ids in sorted(by_subject.items()):
             access.append_access(
                 connection,
-                {
-                    "at": now,
-                    "subject": subject,
-                    "principal": principal.id,
-                    "principal_name": principal.name,
-                    "role": principal.role.value,
-                    "purpose": None,
-                    "what": what,
-                    "endpoint": endpoint,
-                    "consent": None,
-                    "returned": {"ids": ids},
-                },
+                access.read_by(
+                    principal,
+                    subject,
+                    at=now,
+                    what=what,
+                    endpoint=endpoint,
+                    returned={"ids": ids},
+                ),
             )
 
 

@@ -460,18 +460,14 @@ def _log_reads(
     for subject, ids in sorted(by_subject.items()):
         access.append_access(
             connection,
-            {
-                "at": now,
-                "subject": subject,
-                "principal": principal.id,
-                "principal_name": principal.name,
-                "role": principal.role.value,
-                "purpose": None,
-                "what": "purges",
-                "endpoint": endpoint,
-                "consent": None,
-                "returned": {"items": len(ids), "purge_ids": ids},
-            },
+            access.read_by(
+                principal,
+                subject,
+                at=now,
+                what="purges",
+                endpoint=endpoint,
+                returned={"items": len(ids), "purge_ids": ids},
+            ),
         )
 
 
@@ -527,18 +523,14 @@ def subject_purges(
         with one_writer(engine), engine.begin() as connection:
             access.append_access(
                 connection,
-                {
-                    "at": now or utc_now(),
-                    "subject": subject_id,
-                    "principal": principal.id,
-                    "principal_name": principal.name,
-                    "role": principal.role.value,
-                    "purpose": None,
-                    "what": "purges",
-                    "endpoint": "GET /v1/subjects/{id}/purges",
-                    "consent": None,
-                    "returned": {"items": len(items), "purge_ids": [i["id"] for i in items]},
-                },
+                access.read_by(
+                    principal,
+                    subject_id,
+                    at=now or utc_now(),
+                    what="purges",
+                    endpoint="GET /v1/subjects/{id}/purges",
+                    returned={"items": len(items), "purge_ids": [i["id"] for i in items]},
+                ),
             )
     return {
         "subject": subject_id,

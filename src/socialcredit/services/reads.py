@@ -211,17 +211,15 @@ def read_subject(
     with one_writer(engine), engine.begin() as connection:
         access.append_access(
             connection,
-            {
-                "at": now,
-                "subject": subject_id,
-                "principal": principal.id,
-                "principal_name": principal.name,
-                "role": principal.role.value,
-                "purpose": purpose,
-                "what": part,
-                "endpoint": endpoint,
-                "consent": None if consent is None else consent.id,
-                "returned": summary,
-            },
+            access.read_by(
+                principal,
+                subject_id,
+                at=now,
+                what=part,
+                endpoint=endpoint,
+                returned=summary,
+                purpose=purpose,
+                consent=None if consent is None else consent.id,
+            ),
         )
     return body

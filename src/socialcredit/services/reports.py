@@ -162,18 +162,14 @@ def _log_official_reads(
     """An official's read of reports is a read of the reporter's and the target's data: each
     sees it in its access log (the target's entry never names the reporter)."""
     entries = [
-        {
-            "at": now,
-            "subject": subject,
-            "principal": principal.id,
-            "principal_name": principal.name,
-            "role": principal.role.value,
-            "purpose": None,
-            "what": "report",
-            "endpoint": endpoint,
-            "consent": None,
-            "returned": {"report": r.id, "as": side, "status": r.status},
-        }
+        access.read_by(
+            principal,
+            subject,
+            at=now,
+            what="report",
+            endpoint=endpoint,
+            returned={"report": r.id, "as": side, "status": r.status},
+        )
         for r in reports
         for subject, side in ((r.reporter, "reporter"), (r.target, "target"))
     ]

@@ -216,22 +216,18 @@ def read_badge(
     with one_writer(engine), engine.begin() as connection:
         access.append_access(
             connection,
-            {
-                "at": now,
-                "subject": share.subject,
-                "principal": principal.id,
-                "principal_name": principal.name,
-                "role": principal.role.value,
-                "purpose": None,
-                "what": "badge",
-                "endpoint": endpoint,
-                "consent": None,
-                "returned": {
+            access.read_by(
+                principal,
+                share.subject,
+                at=now,
+                what="badge",
+                endpoint=endpoint,
+                returned={
                     "share": share.id,
                     "program": badge["program"],
                     "band": badge["band"],
                     "as_of": badge["as_of"],
                 },
-            },
+            ),
         )
     return badge

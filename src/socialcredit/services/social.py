@@ -226,17 +226,13 @@ def higher_or_lower(
     with one_writer(engine), engine.begin() as connection:
         access.append_access(
             connection,
-            {
-                "at": now,
-                "subject": other_id,
-                "principal": principal.id,
-                "principal_name": principal.name,
-                "role": principal.role.value,
-                "purpose": None,
-                "what": "game",
-                "endpoint": endpoint,
-                "consent": None,
-                "returned": {"program": chosen.id, "guess": guess.value, "correct": correct},
-            },
+            access.read_by(
+                principal,
+                other_id,
+                at=now,
+                what="game",
+                endpoint=endpoint,
+                returned={"program": chosen.id, "guess": guess.value, "correct": correct},
+            ),
         )
     return correct

@@ -305,17 +305,13 @@ def tips_for(
     with one_writer(engine), engine.begin() as connection:
         access.append_access(
             connection,
-            {
-                "at": now,
-                "subject": subject_id,
-                "principal": principal.id,
-                "principal_name": principal.name,
-                "role": principal.role.value,
-                "purpose": None,
-                "what": "tips",
-                "endpoint": endpoint,
-                "consent": None,
-                "returned": {"tips": {e["program"]: len(e["tips"]) for e in entries}},
-            },
+            access.read_by(
+                principal,
+                subject_id,
+                at=now,
+                what="tips",
+                endpoint=endpoint,
+                returned={"tips": {e["program"]: len(e["tips"]) for e in entries}},
+            ),
         )
     return {"subject": subject_id, "as_of": now.date().isoformat(), "programs": entries}

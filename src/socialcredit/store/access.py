@@ -160,6 +160,32 @@ def revoke_consent(connection: sa.Connection, consent_id: str, at: datetime) -> 
     )
 
 
+def read_by(
+    principal: Principal,
+    subject: str,
+    *,
+    at: datetime,
+    what: str,
+    endpoint: str,
+    returned: Mapping[str, Any],
+    purpose: str | None = None,
+    consent: str | None = None,
+) -> dict[str, Any]:
+    """The access-log entry for one read of `subject`'s file by `principal`."""
+    return {
+        "at": at,
+        "subject": subject,
+        "principal": principal.id,
+        "principal_name": principal.name,
+        "role": principal.role.value,
+        "purpose": purpose,
+        "what": what,
+        "endpoint": endpoint,
+        "consent": consent,
+        "returned": returned,
+    }
+
+
 def append_access(connection: sa.Connection, entry: Mapping[str, Any]) -> None:
     """Append one entry to the access log (`returned` is a JSON-able summary)."""
     values = dict(entry)

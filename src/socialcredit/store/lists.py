@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.lists import LedgerRecord, ScoreFact
+from socialcredit.domain.records import in_force
 from socialcredit.store import tables
 
 _R = tables.records
@@ -31,17 +32,7 @@ _RECORD_COLUMNS = (
 
 
 def _in_force(rows: Iterable[Any], now: datetime) -> list[Any]:
-    """Rows not replaced by another record and not retractions, that occurred by `now` (the
-    rule engines.definition.effective_records applies in SQL)."""
-    rows = list(rows)
-    replaced = {(r.furnisher, r.replaces) for r in rows if r.replaces is not None}
-    return [
-        r
-        for r in rows
-        if (r.furnisher, r.external_id) not in replaced
-        and r.kind != RETRACTION_KIND
-        and r.occurred_at <= now
-    ]
+    return in_force(rows, lambda r: r.occurred_at <= now)
 
 
 def _ledger_record(row: Any) -> LedgerRecord:
@@ -293,10 +284,3 @@ def decisions_of(
     if before is not None:
         query = query.where(d.c.id < before)
     return [dict(row._mapping) for row in connection.execute(query)]
-
-
-def decision(connection: sa.Connection, decision_id: int) -> dict[str, Any] | None:
-    row = connection.execute(
-        sa.select(tables.decisions).where(tables.decisions.c.id == decision_id)
-    ).first()
-    return None if row is None else dict(row._mapping)

@@ -32,7 +32,7 @@ from socialcredit.services import decisions as decision_service
 from socialcredit.services import lists as list_service
 from socialcredit.services.decisions import DecisionRequest
 from socialcredit.services.errors import NotFound
-from socialcredit.services.pages import DEFAULT_LIMIT, decode_cursor, next_cursor
+from socialcredit.services.pages import DEFAULT_LIMIT, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.reads import read_subject
 from socialcredit.store import lists as list_store
@@ -194,9 +194,7 @@ def subject_decisions(
             raise NotAllowed("a subject may read only its own decisions")
     else:
         require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
-    key = decode_cursor("decisions", cursor)
-    if key is not None and not isinstance(key, int):
-        raise Problem(400, "bad-request", "the cursor is not one this list handed out")
+    key = int_cursor("decisions", cursor)
     with api_of(request).engine.connect() as connection:
         rows = list_store.decisions_of(connection, id, key, limit + 1)
     following = next_cursor("decisions", rows, limit, "id")

@@ -26,7 +26,7 @@ from socialcredit.policy.disputes import shipped_dispute_rules
 from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.services.errors import Conflict, InvalidRequest, NotFound
 from socialcredit.services.notices import add_notice
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.scoring import rescore_subjects
 from socialcredit.store import access, ledger
@@ -536,9 +536,7 @@ def list_disputes(
 ) -> tuple[list[Dispute], str | None]:
     """A page of the disputes `principal` may see, oldest first, with the filters given."""
     where = _filter(principal, furnisher, subject, status)
-    after = decode_cursor("disputes", page.cursor)
-    if after is not None and not isinstance(after, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
+    after = int_cursor("disputes", page.cursor)
     with engine.connect() as connection:
         found = store.list_disputes(connection, where, after, page.limit + 1)
     cursor = next_cursor("disputes", found, page.limit, "id")

@@ -32,7 +32,7 @@ from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.policy.retention import shipped_retention
 from socialcredit.services.disputes import close_overdue_disputes
 from socialcredit.services.errors import InvalidRequest
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.scoring import rescore_subjects
 from socialcredit.services.subjects import SubjectNotFound
@@ -439,13 +439,6 @@ def _item(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _after(list_name: str, page: PageRequest) -> int | None:
-    key = decode_cursor(list_name, page.cursor)
-    if key is not None and not isinstance(key, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
-    return key
-
-
 def _log_reads(
     connection: sa.Connection,
     principal: Principal,
@@ -482,7 +475,7 @@ def list_purges(
     require_role(principal, Role.ADMIN)
     page = page or PageRequest()
     with engine.connect() as connection:
-        rows = store.purge_page(connection, None, _after("purges", page), page.limit + 1)
+        rows = store.purge_page(connection, None, int_cursor("purges", page.cursor), page.limit + 1)
     cursor = next_cursor("purges", rows, page.limit, "id")
     items = [_item(r) for r in rows]
     if items:
@@ -515,7 +508,7 @@ def subject_purges(
         if stored_kind is None and not store.has_purges(connection, subject_id):
             raise SubjectNotFound(f"no subject {subject_id} in the store")
         rows = store.purge_page(
-            connection, subject_id, _after("subject-purges", page), page.limit + 1
+            connection, subject_id, int_cursor("subject-purges", page.cursor), page.limit + 1
         )
     cursor = next_cursor("subject-purges", rows, page.limit, "id")
     items = [_item(r) for r in rows]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role
 from socialcredit.services.errors import InvalidRequest
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.store import notices
 
@@ -65,9 +65,7 @@ def list_notices(
         raise InvalidRequest(f"not a subject id: {exc}") from None
     if principal.subject != subject_id:
         raise NotAllowed("a subject may read only its own notices")
-    before = decode_cursor("notices", page.cursor)
-    if before is not None and not isinstance(before, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
+    before = int_cursor("notices", page.cursor)
     with engine.connect() as connection:
         rows = notices.notices_of(connection, subject_id, before, page.limit + 1)
     cursor = next_cursor("notices", rows, page.limit, "id")

@@ -57,6 +57,14 @@ def decode_cursor(list_name: str, cursor: str | None) -> Any:
     return key
 
 
+def int_cursor(list_name: str, cursor: str | None) -> int | None:
+    """The row id a cursor of `list_name` points after (lists keyed by row id), or None."""
+    key = decode_cursor(list_name, cursor)
+    if key is not None and not isinstance(key, int):
+        raise InvalidCursor("the cursor is not one this list handed out")
+    return key
+
+
 def next_cursor(list_name: str, rows: list[Any], limit: int, key: str) -> str | None:
     """Given up to limit + 1 rows fetched, the cursor to the next page (None on the last page);
     trims the extra row off `rows`."""

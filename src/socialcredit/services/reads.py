@@ -26,7 +26,7 @@ from socialcredit.domain.principals import (
 from socialcredit.services.consents import check_consent
 from socialcredit.services.errors import InvalidRequest
 from socialcredit.services.lists import entry_json, subject_entries
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.subjects import SubjectNotFound, latest_scores
 from socialcredit.services.submissions import records_json
@@ -38,13 +38,6 @@ Reader = Callable[[sa.Connection, str, str, PageRequest], tuple[dict[str, Any], 
 
 def _stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat() + "Z"
-
-
-def _int_key(part: str, page: PageRequest) -> int | None:
-    key = decode_cursor(part, page.cursor)
-    if key is not None and not isinstance(key, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
-    return key
 
 
 def _scores(
@@ -70,7 +63,9 @@ def _scores(
 def _history(
     connection: sa.Connection, subject: str, kind: str, page: PageRequest
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    rows = files.score_history(connection, subject, _int_key("history", page), page.limit + 1)
+    rows = files.score_history(
+        connection, subject, int_cursor("history", page.cursor), page.limit + 1
+    )
     cursor = next_cursor("history", rows, page.limit, "id")
     items = [
         {
@@ -87,7 +82,9 @@ def _history(
 def _records(
     connection: sa.Connection, subject: str, kind: str, page: PageRequest
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    rows = files.subject_records(connection, subject, _int_key("records", page), page.limit + 1)
+    rows = files.subject_records(
+        connection, subject, int_cursor("records", page.cursor), page.limit + 1
+    )
     cursor = next_cursor("records", rows, page.limit, "id")
     items = records_json(connection, rows)
     body = {"subject": subject, "kind": kind, "items": items, "next_cursor": cursor}
@@ -97,7 +94,7 @@ def _records(
 def _relations(
     connection: sa.Connection, subject: str, kind: str, page: PageRequest
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    key = _int_key("relations", page)
+    key = int_cursor("relations", page.cursor)
     rows = files.subject_relations(connection, subject, key, page.limit + 1)
     cursor = next_cursor("relations", rows, page.limit, "id")
     items = [
@@ -117,7 +114,7 @@ def _relations(
 def _access_log(
     connection: sa.Connection, subject: str, kind: str, page: PageRequest
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    key = _int_key("access-log", page)
+    key = int_cursor("access-log", page.cursor)
     rows = access.access_entries(connection, subject, key, page.limit + 1)
     cursor = next_cursor("access-log", rows, page.limit, "id")
     items = [

@@ -25,7 +25,7 @@ from socialcredit.policy.reports import shipped_report_settings
 from socialcredit.services.errors import InvalidRequest, NotFound
 from socialcredit.services.ingest import ingest_rows
 from socialcredit.services.notices import add_notice
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.scoring import active_programs, rescore_subjects
 from socialcredit.store import access, files, ledger
@@ -201,9 +201,7 @@ def list_reports(
     reporter = rules.listing_scope(principal)
     settings = settings or shipped_report_settings()
     page = page or PageRequest()
-    after = decode_cursor("reports", page.cursor)
-    if after is not None and not isinstance(after, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
+    after = int_cursor("reports", page.cursor)
     with engine.connect() as connection:
         found = store.list_reports(
             connection,

@@ -16,7 +16,7 @@ from socialcredit.domain.principals import NotAllowed, Principal, Role
 from socialcredit.services.disputes import Actor, log_case_reads, log_entry
 from socialcredit.services.errors import Conflict, InvalidRequest, NotFound
 from socialcredit.services.notices import add_notice
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.store import disputes as store
 from socialcredit.store.writers import one_writer
@@ -226,9 +226,7 @@ def list_reviews(
         subject = None
     else:
         raise NotAllowed(f"a principal with role {principal.role.value} may not see reviews")
-    after = decode_cursor("reviews", page.cursor)
-    if after is not None and not isinstance(after, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
+    after = int_cursor("reviews", page.cursor)
     with engine.connect() as connection:
         rows = store.list_reviews(connection, subject, status, after, page.limit + 1)
     cursor = next_cursor("reviews", rows, page.limit, "id")

@@ -18,7 +18,7 @@ from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_ref
 from socialcredit.services.disputes import NO_DISPUTE, record_marks
 from socialcredit.services.errors import InvalidRequest
 from socialcredit.services.ingest import BadLine, ingest_rows
-from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.scoring import rescore_subjects
 from socialcredit.store import files
 
@@ -221,9 +221,7 @@ def list_submissions(
     assert principal.furnisher is not None
     if furnisher not in ("me", principal.furnisher):
         raise NotAllowed("a furnisher may read only its own submissions (furnisher=me)")
-    after = decode_cursor("submissions", page.cursor)
-    if after is not None and not isinstance(after, int):
-        raise InvalidRequest("the cursor is not one this list handed out")
+    after = int_cursor("submissions", page.cursor)
     with engine.connect() as connection:
         rows = files.furnisher_records(connection, principal.furnisher, after, page.limit + 1)
         cursor = next_cursor("submissions", rows, page.limit, "id")

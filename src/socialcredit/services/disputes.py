@@ -21,15 +21,15 @@ from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.disputes import Dispute, DisputeRules, Outcome, Status
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role
-from socialcredit.domain.records import RowError, parse_record
+from socialcredit.domain.records import RowError
 from socialcredit.policy.disputes import shipped_dispute_rules
-from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.services.errors import Conflict, InvalidRequest, NotFound
 from socialcredit.services.notices import add_notice
 from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
+from socialcredit.services.records import append_records
 from socialcredit.services.scoring import rescore_subjects
-from socialcredit.store import access, ledger
+from socialcredit.store import access
 from socialcredit.store import disputes as store
 from socialcredit.store.writers import one_writer
 
@@ -247,10 +247,10 @@ def _append_retraction(
         },
     }
     try:
-        record = parse_record(row, shipped_catalogue(), ledger.furnisher_types(connection), at)
+        appended = append_records(connection, [row], at)
     except RowError as exc:  # pragma: no cover - the row is built from a stored record
         raise InvalidRequest(f"cannot withdraw record {dispute.record}: {exc}") from None
-    if ledger.add_records(connection, [record], at) != 1:
+    if appended != 1:
         raise Conflict(
             f"record {dispute.furnisher}/{external_id} exists already; the withdrawal of "
             f"dispute {dispute.id} was not appended"

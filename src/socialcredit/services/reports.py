@@ -23,10 +23,10 @@ from socialcredit.policy.compile import CompiledProgram
 from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.policy.reports import shipped_report_settings
 from socialcredit.services.errors import InvalidRequest, NotFound
-from socialcredit.services.ingest import ingest_rows
 from socialcredit.services.notices import add_notice
 from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
+from socialcredit.services.records import append_records
 from socialcredit.services.scoring import active_programs, rescore_subjects
 from socialcredit.store import access, files, ledger
 from socialcredit.store import reports as store
@@ -342,13 +342,14 @@ def decide_report(
     )
     if rows:
         _ensure_furnisher(engine, settings, now)
+    # The decision, its notices and its records stand or fall together.
     try:
         with one_writer(engine), engine.begin() as connection:
             store.add_decision(connection, report.id, decision)
             _tell(connection, report, decision, now)
+            written = _write(connection, rows, catalogue, now)
     except sa.exc.IntegrityError:
         raise AlreadyDecided(f"report {report_id} was decided already") from None
-    written = _write(engine, report, rows, catalogue, now)
     subjects = sorted({row["subject"] for row in rows})
     rescored = (rescore or _default_rescore(now, compiled))(engine, subjects) if subjects else []
     decided = _stored(engine, report.id)
@@ -379,26 +380,10 @@ def _tell(connection: sa.Connection, report: Report, decision: Decision, now: da
 
 
 def _write(
-    engine: sa.Engine,
-    report: Report,
-    rows: list[dict[str, Any]],
-    catalogue: Catalogue,
-    now: datetime,
+    connection: sa.Connection, rows: list[dict[str, Any]], catalogue: Catalogue, now: datetime
 ) -> list[dict[str, Any]]:
-    """Ingest the decision's records (idempotent: the external ids come from the report)."""
-    if not rows:
-        return []
-    result = ingest_rows(
-        engine,
-        "records",
-        enumerate(rows, start=1),
-        f"<report {report.id}>",
-        now=now,
-        catalogue=catalogue,
-    )
-    if result.rejects:
-        reasons = "; ".join(r["reason"] for r in result.rejects)
-        raise RuntimeError(f"report {report.id}: the decision's records were refused: {reasons}")
+    """Append the decision's records (checked beforehand by _check_rows)."""
+    append_records(connection, rows, now, catalogue)
     return [
         {"subject": row["subject"], "kind": row["kind"], "external_id": row["external_id"]}
         for row in rows

@@ -1,0 +1,29 @@
+"""Records the platform writes itself (a withdrawal after a dispute, an upheld report's record,
+its reward or penalty), validated as ingest validates a furnisher's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.domain.catalogue import Catalogue
+from socialcredit.domain.records import parse_record
+from socialcredit.policy.loader import shipped_catalogue
+from socialcredit.store import ledger
+
+
+def append_records(
+    connection: sa.Connection,
+    rows: Iterable[Mapping[str, Any]],
+    at: datetime,
+    catalogue: Catalogue | None = None,
+) -> int:
+    """Validate the rows and append them in the caller's transaction, so they stand or fall
+    with the decision that wrote them. Raises RowError; returns how many were new."""
+    catalogue = catalogue or shipped_catalogue()
+    types = ledger.furnisher_types(connection)
+    records = [parse_record(row, catalogue, types, at) for row in rows]
+    return ledger.add_records(connection, records, at)

@@ -131,7 +131,7 @@ def test_the_compiler_cuts_windows_to_display_periods_and_policy_check_warns(
         'points = -20\ndisplay_days = 89\nreason = "Utility fees paid late"',
         'points = -20\ndisplay_days = 365\nreason = "Utility fees paid late"',
     )
-    assert "display_days = 365\nreason = \"Utility fees paid late\"" in text
+    assert 'display_days = 365\nreason = "Utility fees paid late"' in text
     compiled = compile_program(load_program_text(text, "r.toml"), shipped_catalogue())
     windows = dict(
         zip(

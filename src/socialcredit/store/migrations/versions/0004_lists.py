@@ -7,25 +7,14 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
+from socialcredit.store.append_only import drop_append_only_functions, make_append_only
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-
-APPEND_ONLY_SQLITE = """
-CREATE TRIGGER decisions_append_only_{op} BEFORE {op} ON decisions
-BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END
-"""
-APPEND_ONLY_PG_FUNCTION = """
-CREATE FUNCTION decisions_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'the decision log is append-only'; END $$ LANGUAGE plpgsql
-"""
-APPEND_ONLY_PG = """
-CREATE TRIGGER decisions_append_only_{op} BEFORE {op} ON decisions
-FOR EACH ROW EXECUTE FUNCTION decisions_append_only()
-"""
 
 
 def upgrade() -> None:
@@ -59,14 +48,7 @@ def upgrade() -> None:
     op.create_index("ix_repairs_subject", "repairs", ["subject", "list"])
     with op.batch_alter_table("registry") as batch:
         batch.add_column(sa.Column("address", sa.String(300)))
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        op.execute(APPEND_ONLY_PG_FUNCTION)
-    for statement in ("UPDATE", "DELETE"):
-        if dialect == "sqlite":
-            op.execute(APPEND_ONLY_SQLITE.format(op=statement))
-        elif dialect == "postgresql":
-            op.execute(APPEND_ONLY_PG.format(op=statement))
+    make_append_only("decisions")
 
 
 def downgrade() -> None:
@@ -74,5 +56,4 @@ def downgrade() -> None:
         batch.drop_column("address")
     op.drop_table("repairs")
     op.drop_table("decisions")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS decisions_append_only()")
+    drop_append_only_functions("decisions")

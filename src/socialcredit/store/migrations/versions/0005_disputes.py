@@ -11,6 +11,8 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
+from socialcredit.store.append_only import drop_append_only_functions, make_append_only
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -19,18 +21,6 @@ depends_on = None
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 APPEND_ONLY = ("due_process_log", "notices")
 
-SQLITE_TRIGGER = """
-CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END
-"""
-PG_FUNCTION = """
-CREATE FUNCTION {table}_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION '{table} is append-only'; END $$ LANGUAGE plpgsql
-"""
-PG_TRIGGER = """
-CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
-FOR EACH ROW EXECUTE FUNCTION {table}_append_only()
-"""
 OPEN = sa.text("status = 'open'")
 
 
@@ -125,20 +115,10 @@ def upgrade() -> None:
         sa.Column("refs", sa.Text, nullable=False),
     )
     op.create_index("ix_notices_subject", "notices", ["subject", "id"])
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "postgresql":
-            op.execute(PG_FUNCTION.format(table=table))
-        for statement in ("UPDATE", "DELETE"):
-            if dialect == "sqlite":
-                op.execute(SQLITE_TRIGGER.format(table=table, op=statement))
-            elif dialect == "postgresql":
-                op.execute(PG_TRIGGER.format(table=table, op=statement))
+    make_append_only(*APPEND_ONLY)
 
 
 def downgrade() -> None:
     for table in ("notices", "due_process_log", "reviews", "disputes"):
         op.drop_table(table)
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
+    drop_append_only_functions(*APPEND_ONLY)

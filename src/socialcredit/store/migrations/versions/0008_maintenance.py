@@ -8,6 +8,8 @@ Revises: 0007
 import sqlalchemy as sa
 from alembic import op
 
+from socialcredit.store.append_only import drop_append_only_functions, make_append_only
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -16,18 +18,6 @@ depends_on = None
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 LOGS = ("purges", "maintenance_runs")
 
-APPEND_ONLY_SQLITE = """
-CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
-BEGIN SELECT RAISE(ABORT, 'the {table} log is append-only'); END
-"""
-APPEND_ONLY_PG_FUNCTION = """
-CREATE FUNCTION {table}_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'the {table} log is append-only'; END $$ LANGUAGE plpgsql
-"""
-APPEND_ONLY_PG = """
-CREATE TRIGGER {table}_append_only_{op} BEFORE {op} ON {table}
-FOR EACH ROW EXECUTE FUNCTION {table}_append_only()
-"""
 
 # The purge log names the very record (id, furnisher, external id, received time): a DELETE
 # of any other record is refused, as before.
@@ -92,15 +82,8 @@ def upgrade() -> None:
         sa.Column("purged", sa.Integer, nullable=False),
         sa.Column("details", sa.Text, nullable=False),
     )
+    make_append_only(*LOGS)
     dialect = op.get_bind().dialect.name
-    for table in LOGS:
-        if dialect == "postgresql":
-            op.execute(APPEND_ONLY_PG_FUNCTION.format(table=table))
-        for statement in ("UPDATE", "DELETE"):
-            if dialect == "sqlite":
-                op.execute(APPEND_ONLY_SQLITE.format(table=table, op=statement))
-            elif dialect == "postgresql":
-                op.execute(APPEND_ONLY_PG.format(table=table, op=statement))
     if dialect == "sqlite":
         op.execute("DROP TRIGGER records_append_only_DELETE")
         op.execute(PURGE_ONLY_SQLITE)
@@ -121,5 +104,4 @@ def downgrade() -> None:
         op.execute(APPEND_ONLY_RECORDS_PG)
     for table in LOGS:
         op.drop_table(table)
-        if dialect == "postgresql":
-            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
+    drop_append_only_functions(*LOGS)

@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-from service import bench_load, postgres, server  # the service benchmark's harness
+from service import bench_load, run_backends, server  # the service benchmark's harness
 
 from socialcredit.services.consents import grant_consent
 from socialcredit.services.ingest import ingest_tables
@@ -173,24 +169,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
-    results: dict[str, Any] = {
-        "settings": {
-            k: v for k, v in vars(args).items() if k not in ("json", "postgres", "backends")
-        },
-        "cpus": os.cpu_count(),
-    }
-    folder = Path(tempfile.mkdtemp(prefix="socialcredit-bench-"))
-    try:
-        for backend in args.backends.split(","):
-            if backend == "sqlite":
-                results["sqlite"] = run_backend("sqlite", f"sqlite:///{folder}/bench.db", args)
-            elif backend == "postgresql":
-                with postgres(args.postgres) as url:
-                    results["postgresql"] = run_backend("postgresql", url, args)
-            else:
-                parser.error(f"unknown backend {backend!r}")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    results = run_backends(parser, args, run_backend)
 
     if args.json:
         print(json.dumps(results))

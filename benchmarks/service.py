@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -345,6 +345,34 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     }
 
 
+def run_backends(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    run: Callable[[str, str, argparse.Namespace], dict[str, Any]],
+) -> dict[str, Any]:
+    """`run` on each backend of --backends (SQLite in a temporary folder, PostgreSQL on
+    --postgres or a throwaway cluster), with the settings and the machine's cores."""
+    results: dict[str, Any] = {
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("json", "postgres", "backends")
+        },
+        "cpus": os.cpu_count(),
+    }
+    folder = Path(tempfile.mkdtemp(prefix="socialcredit-bench-"))
+    try:
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                results["sqlite"] = run("sqlite", f"sqlite:///{folder}/bench.db", args)
+            elif backend == "postgresql":
+                with postgres(args.postgres) as url:
+                    results["postgresql"] = run("postgresql", url, args)
+            else:
+                parser.error(f"unknown backend {backend!r}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
@@ -362,24 +390,7 @@ def main() -> None:
     if not 1 <= args.batch <= 100_000:
         parser.error("--batch must be from 1 to 100,000")
 
-    results: dict[str, Any] = {
-        "settings": {
-            k: v for k, v in vars(args).items() if k not in ("json", "postgres", "backends")
-        },
-        "cpus": os.cpu_count(),
-    }
-    folder = Path(tempfile.mkdtemp(prefix="socialcredit-bench-"))
-    try:
-        for backend in args.backends.split(","):
-            if backend == "sqlite":
-                results["sqlite"] = run_backend("sqlite", f"sqlite:///{folder}/bench.db", args)
-            elif backend == "postgresql":
-                with postgres(args.postgres) as url:
-                    results["postgresql"] = run_backend("postgresql", url, args)
-            else:
-                parser.error(f"unknown backend {backend!r}")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    results = run_backends(parser, args, run_backend)
 
     if args.json:
         print(json.dumps(results))

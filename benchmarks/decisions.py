@@ -28,14 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from service import bench_load, run_backends, server  # the service benchmark's harness
+from service import bench_load, run_backends, scored_city, server  # the service benchmark's harness
 
 from socialcredit.services.consents import grant_consent
-from socialcredit.services.ingest import ingest_tables
 from socialcredit.services.principals import create_principal
-from socialcredit.services.scoring import score_all
-from socialcredit.store.database import connect, migrate
-from socialcredit.synth.city import generate_city
 
 
 def utc_now() -> datetime:
@@ -44,18 +40,7 @@ def utc_now() -> datetime:
 
 def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
     """A scored city, a relying party, and consents for decisions from `readers` persons."""
-    engine = connect(url)
-    migrate(engine)
-    today = datetime.now(UTC).date()
-    city = generate_city(persons, seed=5, as_of=today)
-    ingest_tables(
-        engine,
-        furnishers=city.furnishers,
-        registry=city.registry,
-        relations=city.relations,
-        records=list(city.records.values()),
-    )
-    score_all(engine, today)
+    engine, city, _ = scored_city(url, persons)
     party = create_principal(engine, "relying_party", "Benchmark Air")
     subjects = city.registry.column("subject").to_pylist()[:readers]
     asks = []

@@ -50,7 +50,7 @@ from socialcredit.services.ingest import ingest_tables
 from socialcredit.services.principals import create_principal
 from socialcredit.services.scoring import score_all
 from socialcredit.store.database import connect, migrate
-from socialcredit.synth.city import generate_city
+from socialcredit.synth.city import City, generate_city
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 
@@ -91,8 +91,8 @@ def _database(server: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
-def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
-    """A scored city, a furnisher key, and relying-party consents from `readers` subjects."""
+def scored_city(url: str, persons: int) -> tuple[sa.Engine, City, date]:
+    """A fresh store at `url` holding a synthetic city ingested and scored as of today."""
     engine = connect(url)
     migrate(engine)
     today = datetime.now(UTC).date()
@@ -105,6 +105,12 @@ def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
         records=list(city.records.values()),
     )
     score_all(engine, today)
+    return engine, city, today
+
+
+def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
+    """A scored city, a furnisher key, and relying-party consents from `readers` subjects."""
+    engine, city, today = scored_city(url, persons)
     register_furnisher(engine, Furnisher("bench-bank", "lender", "Benchmark Bank"))
     furnisher = create_principal(engine, "furnisher", "bench-bank")
     party = create_principal(engine, "relying_party", "Benchmark Air")

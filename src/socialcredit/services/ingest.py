@@ -236,11 +236,12 @@ def _ndjson_row(raw: bytes) -> Row | BadLine:
         reason = getattr(exc, "msg", None) or str(exc)
         return BadLine(f"line is not valid JSON: {reason}", text[:_RAW_LIMIT])
     if not isinstance(value, dict):
-        return BadLine(f"line is not a JSON object but {_json_type(value)}", value)
+        return BadLine(f"line is not a JSON object but {json_type(value)}", value)
     return value
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """What a JSON value that should have been an object is, in words, for a reject reason."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):

@@ -17,7 +17,7 @@ from socialcredit.domain.identifiers import identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
 from socialcredit.services.disputes import NO_DISPUTE, record_marks
 from socialcredit.services.errors import InvalidRequest
-from socialcredit.services.ingest import BadLine, ingest_rows
+from socialcredit.services.ingest import BadLine, ingest_rows, json_type
 from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.scoring import rescore_subjects
 from socialcredit.store import files
@@ -43,18 +43,6 @@ class UnsupportedMediaType(InvalidRequest):
     """A body in a format other than JSON or NDJSON."""
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
-
-
 def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
     """The records of a request body as (line, row); a line that is no JSON object is a
     BadLine. Raises UnreadableBody, TooManyRecords or UnsupportedMediaType."""
@@ -66,7 +54,7 @@ def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
             raise UnreadableBody(f"the body is not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise UnreadableBody(
-                f"the body is {_json_type(value)}, not a JSON object: send one record as a "
+                f"the body is {json_type(value)}, not a JSON object: send one record as a "
                 "JSON object, or many as NDJSON (Content-Type: application/x-ndjson)"
             )
         return [(1, value)]
@@ -97,7 +85,7 @@ def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
             objects += 1
             rows.append((number, value))
         else:
-            reason = f"line is not a JSON object but {_json_type(value)}"
+            reason = f"line is not a JSON object but {json_type(value)}"
             rows.append((number, BadLine(reason, value)))
     if not rows:
         raise UnreadableBody("the body holds no records")

@@ -258,9 +258,10 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     program = compiled.program
     as_of_day = day_number(as_of)
     population = ledger.subjects.filter(ledger.subjects.kind.isin(program.subjects))
-    live = effective_records(ledger.records, as_of_day)
-    live = live.semi_join(population, live.subject == population.id)
     # Records in force feed both the scored records and each subject's history: compute once.
+    # Subjects out of the program's scope are dropped later, where every result meets the
+    # population or its eligible subjects: far fewer rows than the records.
+    live = effective_records(ledger.records, as_of_day)
     live = ledger.materialise(live.select("id", "subject", "kind", "value", "day"))
     history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
 
@@ -307,7 +308,7 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     contribution_records = contribution_records.semi_join(
         eligible, contribution_records.subject == eligible.subject
     )
-    contributions = rule_points.union(_factor_caps(program, rule_points))
+    contributions = ledger.materialise(rule_points.union(_factor_caps(program, rule_points)))
 
     if program.relationship_factor is not None:
         totals = contributions.group_by("subject").aggregate(total=lambda t: t.points.sum())
@@ -316,8 +317,8 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
             eligible.history,
             pre=(program.base + totals.total.fill_null(0)).cast("int64"),
         )
-        contributions = contributions.union(_relationship_points(program, ledger, pre, as_of_day))
-    contributions = ledger.materialise(contributions)
+        relationships = _relationship_points(program, ledger, pre, as_of_day)
+        contributions = ledger.materialise(contributions.union(relationships))
 
     totals = contributions.group_by("subject").aggregate(total=lambda t: t.points.sum())
     joined = status.left_join(totals, status.subject == totals.subject)
@@ -351,10 +352,13 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
 def _reasons(
     compiled: CompiledProgram, ledger: Ledger, eligible: ir.Table, rule_points: ir.Table
 ) -> ir.Table:
-    """Up to four reasons per subject, ranked by points lost against the best attainable.
+    """Up to four reasons per subject, ranked by points lost against the best attainable,
+    equal losses by rule id.
 
     A merit's shortfall counts for every subject, so merits are crossed with the subjects; a
-    demerit loses points only where it scored, so demerits are read from the rule points."""
+    demerit loses points only where it scored, so demerits are read from the rule points.
+    Ranking sorts one integer per candidate (loss, then the rule's order) and names the rule
+    after the cut: sorting text is what made this step slow."""
     reason_rules = ledger.constant(compiled.reason_rules)
     merits = reason_rules.filter(reason_rules.best > 0)
     demerits = reason_rules.filter(reason_rules.best <= 0)
@@ -365,24 +369,26 @@ def _reasons(
     )
     short = joined.select(
         subject=candidates.subject,
-        rule=candidates.rule,
-        factor=candidates.factor,
+        order=candidates.order,
         points_lost=(candidates.best - rule_points.points.fill_null(0)).cast("int64"),
     )
     scored = rule_points.join(demerits, rule_points.rule == demerits.rule)
     docked = scored.select(
         subject=rule_points.subject,
-        rule=rule_points.rule,
-        factor=demerits.factor,
+        order=demerits.order,
         points_lost=(demerits.best - rule_points.points).cast("int64"),
     )
     lost = short.union(docked)
     lost = lost.filter(lost.points_lost > 0)
-    order = ibis.row_number().over(
-        group_by=lost.subject, order_by=[ibis.desc(lost.points_lost), lost.rule]
+    places = compiled.reason_rules.num_rows
+    key = lost.points_lost * places + (places - 1 - lost.order)
+    rank = ibis.row_number().over(group_by=lost.subject, order_by=ibis.desc(key))
+    ranked = lost.mutate(rank=(rank + 1).cast("int64"))
+    ranked = ranked.filter(ranked.rank <= 4)
+    named = ranked.join(reason_rules, ranked.order == reason_rules.order)
+    return named.select(
+        ranked.subject, reason_rules.rule, reason_rules.factor, ranked.points_lost, ranked.rank
     )
-    ranked = lost.mutate(rank=(order + 1).cast("int64"))
-    return ranked.filter(ranked.rank <= 4)
 
 
 def rules_of(program: Program) -> dict[str, Rule]:

@@ -22,7 +22,9 @@ RULE_SCHEMA = pa.schema(
         ("display_days", pa.int64()),
     ]
 )
-REASON_SCHEMA = pa.schema([("rule", pa.string()), ("factor", pa.string()), ("best", pa.int64())])
+REASON_SCHEMA = pa.schema(
+    [("rule", pa.string()), ("factor", pa.string()), ("best", pa.int64()), ("order", pa.int64())]
+)
 CAP_SCHEMA = pa.schema([("rule", pa.string()), ("factor", pa.string()), ("rule_cap", pa.int64())])
 
 
@@ -64,10 +66,15 @@ def compile_program(loaded: LoadedProgram, catalogue: Catalogue) -> CompiledProg
         for rule in program.rules
         for kind in rule.kinds
     ]
+    reasons = sorted(
+        (rule for rule in program.rules if not rule.gives or rule.gap_is_reason),
+        key=lambda rule: rule.id,
+    )
+    # `order` is each reason's place among equal losses (by rule id), as one integer, so
+    # engines rank reasons without comparing text in their own collation.
     reason_rows = [
-        {"rule": rule.id, "factor": rule.factor, "best": rule.best}
-        for rule in program.rules
-        if not rule.gives or rule.gap_is_reason
+        {"rule": rule.id, "factor": rule.factor, "best": rule.best, "order": place}
+        for place, rule in enumerate(reasons)
     ]
     return CompiledProgram(
         program=program,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from factories import new_store
 from socialcredit.cli import app
 from socialcredit.engines import backends
-from socialcredit.engines.run import ProgramResult, run_program
+from socialcredit.engines.run import ProgramResult, connect, duckdb_memory_limit, run_program
 from socialcredit.services.export import export_ledger
 from socialcredit.services.ingest import ingest_tables
 from socialcredit.services.scoring import active_programs
@@ -149,3 +149,17 @@ def test_a_ledger_folder_is_scored_without_the_store(store: sa.Engine, tmp_path:
 
 def test_results_are_json_safe_for_show(reference: dict) -> None:
     json.dumps(reference)
+
+
+def test_duckdb_is_bounded_in_memory_and_spills_outside_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOCIALCREDIT_DUCKDB_MEMORY", "1GB")
+    backend = connect("duckdb")
+    limit, spill = backend.raw_sql(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone()
+    assert limit == "953.6 MiB"  # 1 GB in binary units
+    assert Path(spill).is_absolute() and Path(spill) != Path.cwd() / ".tmp"
+    monkeypatch.delenv("SOCIALCREDIT_DUCKDB_MEMORY")
+    assert duckdb_memory_limit().endswith("MB")

@@ -36,7 +36,7 @@ def duckdb_ledger(tables: dict[str, pa.Table]) -> Ledger:
 
 def duckdb_parquet_ledger(folder: Path) -> Ledger:
     """A Parquet ledger folder (one sub-folder per table), read by DuckDB where it lies."""
-    backend = ibis.duckdb.connect()
+    backend = connect("duckdb")
     return Ledger(
         **{name: backend.read_parquet(str(folder / name / "*.parquet")) for name in LEDGER_TABLES}
     )

@@ -258,11 +258,12 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     program = compiled.program
     as_of_day = day_number(as_of)
     population = ledger.subjects.filter(ledger.subjects.kind.isin(program.subjects))
-    # Records in force feed both the scored records and each subject's history: compute once.
-    # Subjects out of the program's scope are dropped later, where every result meets the
-    # population or its eligible subjects: far fewer rows than the records.
+    # Records in force feed the scored records and each subject's history. They are read twice
+    # rather than kept: holding every record in force costs more memory than a country has
+    # to spare, and both readers stream. Subjects out of the program's scope are dropped
+    # later, where results meet the population or its eligible subjects (fewer rows).
     live = effective_records(ledger.records, as_of_day)
-    live = ledger.materialise(live.select("id", "subject", "kind", "value", "day"))
+    live = live.select("id", "subject", "kind", "value", "day")
     history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
 
     rules = ledger.constant(compiled.rules_by_kind)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 import ibis
 import pyarrow as pa
@@ -47,10 +50,28 @@ class ProgramResult:
         )
 
 
+# DuckDB may hold this share of the machine's memory; past it, it spills to disk. The rest
+# is for the results brought back as Arrow and for the store they are written to.
+DUCKDB_MEMORY_SHARE = 0.5
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit: SOCIALCREDIT_DUCKDB_MEMORY (e.g. `12GB`), else half of RAM."""
+    limit = os.environ.get("SOCIALCREDIT_DUCKDB_MEMORY")
+    if limit:
+        return limit
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(physical * DUCKDB_MEMORY_SHARE) // 2**20}MB"
+
+
 def connect(engine: str = "duckdb") -> BaseBackend:
-    """A fresh in-process backend for a scoring run."""
+    """A fresh in-process backend for a scoring run, bounded in memory and spilling to the
+    system's temporary folder (not the working directory, DuckDB's own default)."""
     if engine == "duckdb":
-        return ibis.duckdb.connect()
+        return ibis.duckdb.connect(
+            memory_limit=duckdb_memory_limit(),
+            temp_directory=str(Path(tempfile.gettempdir()) / "socialcredit-duckdb"),
+        )
     raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 

@@ -334,12 +334,16 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         clamp=ibis.cases((is_scored, raw_score - clamped), else_=ibis.literal(0, "int64")),
     )
     scores = scores.mutate(grade=_grade(program, scores.score))
-    window = ibis.window(group_by=[scores.subject_kind, scores.status], order_by=scores.score)
-    rank = ibis.rank().over(window)
-    size = scores.count().over(ibis.window(group_by=[scores.subject_kind, scores.status]))
-    percentile = ((rank * 1000).cast("float64") / size.cast("float64")).floor() / f64(10)
-    scores = scores.mutate(
-        percentile=ibis.cases((scores.status == SCORED, percentile), else_=ibis.null("float64"))
+    percentiles = _percentiles(scores)
+    placed = scores.left_join(
+        percentiles,
+        [scores.subject_kind == percentiles.kind, scores.score == percentiles.at],
+    )
+    scores = placed.select(
+        *[placed[c] for c in scores.columns],
+        percentile=ibis.cases(
+            (placed.status == SCORED, placed.percentile), else_=ibis.null("float64")
+        ),
     )
 
     return Scoring(
@@ -348,6 +352,23 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         contribution_records=contribution_records,
         reasons=_reasons(compiled, ledger, eligible, rule_points),
     )
+
+
+def _percentiles(scores: ir.Table) -> ir.Table:
+    """Each score's percentile among scored subjects of its kind: the share scoring strictly
+    lower, floor(1000 x lower / size) / 10.
+
+    Computed from a histogram of the scores (one row per kind and score, at most the range)
+    and joined back: a window over every subject would put a country into one partition."""
+    scored = scores.filter(scores.status == SCORED)
+    counts = scored.group_by(kind=scored.subject_kind, at=scored.score).aggregate(
+        n=lambda t: t.count()
+    )
+    up_to = ibis.window(group_by=counts.kind, order_by=counts.at, preceding=None, following=0)
+    lower = counts.n.sum().over(up_to) - counts.n
+    size = counts.n.sum().over(ibis.window(group_by=counts.kind))
+    percentile = ((lower * 1000).cast("float64") / size.cast("float64")).floor() / f64(10)
+    return counts.select("kind", "at", percentile=percentile)
 
 
 def _reasons(

@@ -40,6 +40,7 @@ class Rec:
     external_id: str | None = None
     replaces: str | None = None
     furnisher: str = "f"
+    evidence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,11 @@ def moment(days: int) -> datetime:
     return datetime(AS_OF.year, AS_OF.month, AS_OF.day, 12) - timedelta(days=days)
 
 
-def build(records: Sequence[Rec], relations: Sequence[Rel] = ()) -> dict[str, pa.Table]:
-    """The ledger tables the engines read, for these records and relations."""
+def build(
+    records: Sequence[Rec], relations: Sequence[Rel] = (), *, evidence: bool = False
+) -> dict[str, pa.Table]:
+    """The ledger tables the engines read, for these records and relations (with `evidence`,
+    the records also carry an evidence column, as the store and the synthetic city do)."""
     kinds: dict[str, str] = {}
     for r in records:
         kinds[r.subject] = "person" if r.subject[:17].isdigit() else "organisation"
@@ -78,12 +82,17 @@ def build(records: Sequence[Rec], relations: Sequence[Rel] = ()) -> dict[str, pa
         }
         for i, r in enumerate(records)
     ]
+    table = pa.Table.from_pylist(rows, schema=LEDGER_SCHEMAS["records"])
+    if evidence:
+        table = table.append_column(
+            "evidence", pa.array([r.evidence for r in records], pa.string())
+        )
     return {
         "subjects": pa.Table.from_pylist(
             [{"id": s, "kind": k} for s, k in sorted(kinds.items())],
             schema=LEDGER_SCHEMAS["subjects"],
         ),
-        "records": pa.Table.from_pylist(rows, schema=LEDGER_SCHEMAS["records"]),
+        "records": table,
         "relations": pa.Table.from_pylist(
             [
                 {

@@ -11,14 +11,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ledgers import AS_OF, Rec, Rel, build, person
-from socialcredit.domain.lists import ScoreFact
+from ledgers import AS_OF, Rec, Rel, build, moment, person
+from socialcredit.domain.lists import LedgerRecord, ScoreFact, entry_of
 from socialcredit.domain.measures import Outcome, SubjectFacts, decide
 from socialcredit.engines.run import connect
-from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, simulate
+from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, render_html, simulate
 from socialcredit.lab.behaviour import incentive, pay_probability
 from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, unaudited_for
 from socialcredit.lab.figures import FIGURE_KEYS, figures
+from socialcredit.lab.listed import list_measures
 from socialcredit.lab.metrics import adverse_impact, contagion, reach, significant_gap
 from socialcredit.lab.population import Population, population_from_tables
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
@@ -359,15 +360,15 @@ def test_the_catalogue_measures_each_program_score_decides() -> None:
     [broadband, lane] = cutoffs_for(lab_catalogue(), rongcheng)
     assert lane.name == "vip_lane:lane_for_aaa" and broadband.service == "broadband_tier"
     assert lane.rule == "on list honest_aaa (grade in AAA)" and lane.marks == [1050]
-    # list measures entered by records, flags and records are not the score's to decide
-    skipped = {u.name for u in unaudited_for(lab_catalogue(), sesame)}
-    assert {"flight_booking:no_flights_for_defaulters", "loan:phoenix_review"} <= skipped
-    assert "loan:recent_arrears" in skipped and "visa_paperwork:singapore_at_700" not in skipped
-    assert {u.name for u in unaudited_for(lab_catalogue(), rongcheng)} == {
-        "company_legal_representative:no_legal_representative_for_defaulters",
-        "vip_lane:lane_for_volunteers",
-        "vip_lane:lane_for_donors",
-    }
+    # lists entered by records and recent records are audited from records (lab.listed), not
+    # as cutoffs; only the phoenix flag is decided by neither
+    assert {u.name for u in unaudited_for(lab_catalogue(), sesame)} == {"loan:phoenix_review"}
+    assert unaudited_for(lab_catalogue(), rongcheng) == []
+    by_records = {m.name: m.basis for m in list_measures(lab_catalogue())}
+    assert by_records["flight_booking:no_flights_for_defaulters"] == "list"
+    assert by_records["vip_lane:lane_for_volunteers"] == "list"
+    assert by_records["loan:recent_arrears"] == "records"
+    assert "vip_lane:lane_for_aaa" not in by_records and "loan:phoenix_review" not in by_records
 
 
 def test_a_cutoff_approves_exactly_whom_the_platform_decision_allows() -> None:
@@ -406,3 +407,119 @@ def test_a_program_without_a_grade_the_catalogue_names() -> None:
     # a catalogue checked against other programs cannot be audited under it
     with pytest.raises(CutoffError, match="needs grade 'AAA'"):
         cutoffs_for(lab_catalogue(), renamed)
+
+
+# ------------------------------------------------------------------ measures decided by records
+
+
+def listed_population() -> tuple[Population, dict[str, str]]:
+    """Judgments by case number, unpaid tax, arrears and a fulfilment of the wrong case."""
+    who = {name: person(30 + i) for i, name in enumerate(("unpaid", "paid", "wrong", "clean"))}
+    who["taxed"] = person(40)
+    records = [
+        *clean(who["clean"]),
+        # an unfulfilled judgment, case C1: on the judgment defaulters' list
+        Rec(who["unpaid"], "court.judgment_unfulfilled", 100, evidence="C1"),
+        # a judgment and the fulfilment of the same case: off the list
+        Rec(who["paid"], "court.judgment_unfulfilled", 100, evidence="C2"),
+        Rec(who["paid"], "court.judgment_fulfilled", 50, evidence="C2"),
+        # a fulfilment of another case closes nothing
+        Rec(who["wrong"], "court.judgment_unfulfilled", 100, evidence="C3"),
+        Rec(who["wrong"], "court.judgment_fulfilled", 50, evidence="C9"),
+        # 150,000 yuan of unpaid tax (serious), and two overdue cards within 180 days
+        Rec(who["taxed"], "tax.arrears", 20, value=150_000.0),
+        Rec(who["taxed"], "card.overdue", 30),
+        Rec(who["taxed"], "card.overdue", 60),
+    ]
+    reg = registry(
+        [
+            (who["unpaid"], "Rongcheng", True, 1990, "F"),
+            (who["paid"], "Rongcheng", True, 1990, "F"),
+            (who["wrong"], "Wendeng", False, 1950, "M"),
+            (who["clean"], "Wendeng", False, 1950, "M"),
+            (who["taxed"], "Wendeng", True, 1970, "M"),
+        ]
+    )
+    return population_from_tables(build(records, evidence=True), AS_OF, reg), who
+
+
+def test_list_measures_touch_whom_the_platform_lists(tmp_path: Path) -> None:
+    pop, who = listed_population()
+    assert pop.evidence.names == ["C1", "C2", "C3", "C9"]
+    data = figures(run_lab(["rongcheng"], pop))
+    rows = {(r["service"], r["measure"]): r for r in data["restriction_reach"]}
+    flights = rows["flight_booking", "no_flights_for_defaulters"]
+    assert flights["basis"] == "list" and flights["list"] == "judgment_defaulters"
+    assert flights["effect"] == "restriction" and flights["program"] == "rongcheng"
+    assert flights["rule"] == "on list judgment_defaulters (entered by court.judgment_unfulfilled)"
+    # unpaid (C1) and wrong (C3, fulfilment of C9) are listed; paid is not
+    assert flights["touched"] == 2 and flights["subjects"] == 5
+    assert flights["touched_at_start"] == 2 and flights["share"] == 0.4
+    assert flights["by_group"]["sex"] == {
+        "F": {"subjects": 2, "touched": 1, "share": 0.5},
+        "M": {"subjects": 3, "touched": 1, "share": 0.3333},
+    }
+    assert flights["by_group"]["region"]["Rongcheng"]["touched"] == 1
+    assert flights["by_group"]["kind"] == {"person": {"subjects": 5, "touched": 2, "share": 0.4}}
+    # the same list restricts a sesame service: list measures do not depend on the program
+    assert flights["service_program"] == "sesame"
+    taxed = rows["flight_booking", "no_flights_for_tax_defaulters"]
+    assert taxed["touched"] == 1 and taxed["by_group"]["age_band"]["45-59"]["touched"] == 1
+    arrears = rows["loan", "recent_arrears"]
+    assert arrears["basis"] == "records" and arrears["list"] is None and arrears["touched"] == 1
+    assert rows["vip_lane", "lane_for_volunteers"]["touched"] == 0
+    # each count is the platform's own decision on the entry the platform derives
+    catalogue = shipped_measures()
+    records = {
+        s: [LedgerRecord(i, "court.judgment_unfulfilled", moment(100), None, case)]
+        for i, (s, case) in enumerate(((who["unpaid"], "C1"), (who["wrong"], "C3")))
+    }
+    for subject, held in records.items():
+        entry = entry_of(catalogue.lists["judgment_defaulters"], subject, held, moment(0))
+        facts = SubjectFacts(subject, {"judgment_defaulters": entry} if entry else {}, None)
+        service = catalogue.services["flight_booking"]
+        assert decide(service, facts, moment(0)).outcome is Outcome.DENY
+    # only the phoenix flag is left unaudited
+    programs = {p["id"]: p for p in data["meta"]["programs"]}
+    assert programs["rongcheng"]["not_audited"] == []
+    listed = {(m["service"], m["measure"]) for m in data["meta"]["list_measures"]}
+    assert ("flight_booking", "no_flights_for_defaulters") in listed
+    html = render_html(data)
+    assert "Judgment defaulters: <b>2 subjects (40.0%)</b> restricted" in html
+    assert "No flights for judgment defaulters (flight_booking:no_flights_for_defaulters)" in html
+
+
+def test_a_simulated_fulfilment_closes_the_case_of_the_judgment_it_performs() -> None:
+    pop, who = listed_population()
+    behaviour = Behaviour(pay_base=1.0, pay_max=1.0)
+    result = run_lab(["rongcheng"], pop, behaviour=behaviour)
+    world: World = result.worlds[0]
+    judgment = pop.kinds.get("court.judgment_unfulfilled")
+    column = int(np.flatnonzero(world.habits.kinds == judgment)[0])
+    world.habits.rates[:] = 0
+    world.habits.rates[pop.ids.index(who["clean"]), column] = 3.0  # new judgments by habit
+    world.step(1)
+    world.audit_lists()
+    records = world.population.records
+    new = np.arange(len(records)) >= len(pop.records)
+    performed = new & (records.kind == pop.kinds.get("court.judgment_fulfilled"))
+    names = pop.evidence.names
+    done = {
+        (pop.ids[int(s)], names[int(e)])
+        for s, e in zip(records.subject[performed], records.evidence[performed], strict=True)
+    }
+    # each open judgment is performed under its own case; C2 was performed already
+    assert done == {(who["unpaid"], "C1"), (who["wrong"], "C3")}
+    assert world.stats[1].judgments_performed == 2
+    drawn = new & (records.kind == judgment)
+    cases = [names[int(e)] for e in records.evidence[drawn]]
+    assert drawn.sum() > 0 and len(set(cases)) == len(cases)
+    assert all(c.startswith("lab-case:") for c in cases)
+    flights = next(
+        r
+        for r in figures(result)["restriction_reach"]
+        if r["measure"] == "no_flights_for_defaulters"
+    )
+    # the performed judgments leave the list; the new ones put `clean` on it
+    assert flights["touched_at_start"] == 2 and flights["touched"] == 1
+    assert world.listed[1]["flight_booking:no_flights_for_defaulters"][pop.ids.index(who["clean"])]

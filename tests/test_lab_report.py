@@ -59,13 +59,18 @@ def test_figures_hold_every_metric(report: Path) -> None:
     for name in ("sybil_ring", "report_ring", "report_flood", "phoenix"):
         assert ("sesame", name) in attacks and ("rongcheng", name) in attacks
     assert all("points_moved" in a and "caught" in a for a in figures["attacks"])
-    reach = {r["service"]: r for r in figures["restriction_reach"]}
-    lane = reach["vip_lane"]
+    reach = {(r["program"], r["service"], r["measure"]): r for r in figures["restriction_reach"]}
+    lane = reach["rongcheng", "vip_lane", "lane_for_aaa"]
     assert lane["effect"] == "reward" and lane["rule"] == "on list honest_aaa (grade in AAA)"
     assert set(lane["by_group"]) == {"region", "urban_rural", "age_band", "sex", "kind"}
+    # list measures are reported in each world, whatever program their service names
+    for program in ("sesame", "rongcheng"):
+        flights = reach[program, "flight_booking", "no_flights_for_defaulters"]
+        assert flights["basis"] == "list" and flights["subjects"] == 1575
+        assert set(flights["by_group"]) == set(lane["by_group"])
     programs = {p["id"]: p for p in figures["meta"]["programs"]}
     skipped = {(m["service"], m["measure"]) for m in programs["sesame"]["not_audited"]}
-    assert ("flight_booking", "no_flights_for_defaulters") in skipped
+    assert skipped == {("loan", "phoenix_review")}
     assert programs["sesame"]["measures_version"] == programs["rongcheng"]["measures_version"]
     assert figures["contagion"][0]["has_relationship_factor"] is True
     assert "low_scorers" in figures["relations_cut"][0]

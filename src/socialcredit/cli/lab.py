@@ -45,7 +45,7 @@ Start = Annotated[
 Measures = Annotated[
     Path | None,
     typer.Option(
-        help="Measures catalogue whose score-decided measures are audited (default: the "
+        help="Measures catalogue to audit: measures a score or records decide (default: the "
         "shipped measures.toml)."
     ),
 ]

@@ -2,7 +2,8 @@
 
 `simulate` runs one world per program month by month (behaviour that responds to the
 program's incentives, re-scored by the engine) and audits the measures of the catalogue
-(`lab_catalogue`) that each program's score decides, `figures` turns a run into the audit's
+(`lab_catalogue`) that each program's score decides and those that records decide (lists
+entered by records, recent records: `listed`), `figures` turns a run into the audit's
 metrics, `write_report` writes figures.json and report.html, and `gate` says whether a program
 may ship. Nothing here writes to the store: the lab's ledgers live in an in-process DuckDB.
 """

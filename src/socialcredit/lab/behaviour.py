@@ -16,8 +16,9 @@ The model (docs/lab.md has the why):
   pay_base + pay_slope * stake / window (+ cross_bonus when paying would lift it over a cutoff
   it now fails), at most pay_max. Paying repairs every such record older than
   `repair_min_days` (the minimum display period): the furnisher withdraws it with a retraction
-  record. A payer also performs its outstanding court judgments (a court.judgment_fulfilled
-  record each).
+  record. A payer also performs its outstanding court judgments: a court.judgment_fulfilled
+  record each, carrying the judgment's case number (its evidence), as the court files it.
+  New judgments drawn from habit get case numbers of their own.
 - Cutting contacts. Where a program has a relationship factor, a scored subject with more
   established neighbours than `min_degree` follows the tip to drop low-scored contacts with
   probability `cut_rate` a month: it ends its confirmed contact relations with established
@@ -201,7 +202,8 @@ def draw_records(
     next_id: int,
     subjects: int,
 ) -> Records:
-    """A month of new records: Poisson counts per subject and kind, on days in [first, stop)."""
+    """A month of new records: Poisson counts per subject and kind, on days in [first, stop),
+    without evidence (the world gives new judgments their case numbers)."""
     rates = habits.rates[:subjects] * multiplier
     counts = rng.poisson(rates)
     rows, cols = np.nonzero(counts)

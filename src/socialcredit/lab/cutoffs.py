@@ -4,8 +4,10 @@ A measure is a cutoff when its test reads the score of its service's program: a 
 (`at_least`, `below`, `grades`), or a list entered by that program's score (`honest_aaa`).
 Whether it applies is worked out by the platform's own decision (`domain.measures.decide`) once
 for every score the program can give and once for a subject without a score, so the lab audits
-exactly the rule relying parties get. Measures keyed on lists entered by records, on flags or on
-records do not depend on the program and are listed as not audited.
+exactly the rule relying parties get. Measures keyed on lists entered by records, or on recent
+records, do not depend on the program: `lab.listed` audits them from each world's records.
+What neither decides (flags, a list entered by another program's score) is listed as not
+audited.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from socialcredit.domain.lists import ListDefinition, ScoreFact, entry_of
 from socialcredit.domain.measures import Effect, Measure, Service, SubjectFacts, Test, decide
 from socialcredit.domain.programs import Program
+from socialcredit.lab.listed import from_records
 from socialcredit.policy.loader import shipped_programs
 from socialcredit.policy.measures import MeasuresCatalogue, load_measures
 
@@ -90,7 +93,7 @@ class Cutoff:
 
 @dataclass(frozen=True)
 class Unaudited:
-    """A measure of the program's services that its score does not decide."""
+    """A measure of the program's services that neither its score nor records decide."""
 
     service: str
     measure: str
@@ -201,11 +204,12 @@ def cutoffs_for(catalogue: MeasuresCatalogue, program: Program) -> list[Cutoff]:
 
 
 def unaudited_for(catalogue: MeasuresCatalogue, program: Program) -> list[Unaudited]:
-    """The measures of the program's services that its score does not decide."""
+    """The measures of the program's services that neither its score nor records decide (flags,
+    lists entered by another program's score)."""
     return [
         Unaudited(service.name, measure.id, measure.when.describe())
         for service, measure, decided in _measures_of(catalogue, program)
-        if not decided
+        if not decided and not from_records(measure, catalogue.lists)
     ]
 
 

@@ -14,8 +14,10 @@ from socialcredit.lab.metrics import (
     contagion,
     distinct_degree,
     distribution,
+    group_members,
     isolation,
     judgeable,
+    list_reach,
     reach,
 )
 from socialcredit.lab.population import day_of
@@ -124,6 +126,14 @@ def _reach(result: LabResult, world: World) -> list[dict[str, Any]]:
         row = reach(cutoff, world.program, last, groups, n)
         row["touched_at_start"] = reach(cutoff, world.program, first, {}, n)["touched"]
         rows.append(row)
+    end, start = len(world.months) - 1, 0
+    if end in world.listed and start in world.listed:
+        members = group_members(groups, np.ones(n, bool))
+        for measure in world.list_measures:
+            touched = world.listed[end][measure.name][:n]
+            row = list_reach(measure, world.program, touched, last.as_of, members)
+            row["touched_at_start"] = int(world.listed[start][measure.name][:n].sum())
+            rows.append(row)
     return rows
 
 
@@ -157,6 +167,21 @@ def figures(result: LabResult) -> dict[str, Any]:
                     ],
                 }
                 for w in result.worlds
+            ],
+            "list_measures": [
+                {
+                    "service": m.service,
+                    "measure": m.measure.id,
+                    "program": m.alone.program,
+                    "basis": m.basis,
+                    "list": None if m.definition is None else m.definition.name,
+                    "effect": m.effect,
+                    "action": m.measure.effect.value,
+                    "rule": m.rule,
+                    "title": m.measure.title,
+                    "source": m.measure.source,
+                }
+                for m in (result.worlds[0].list_measures if result.worlds else [])
             ],
             "subjects": n,
             "persons": int(result.population.person.sum()),

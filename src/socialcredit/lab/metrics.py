@@ -13,6 +13,7 @@ import numpy as np
 
 from socialcredit.domain.programs import Program
 from socialcredit.lab.cutoffs import Cutoff
+from socialcredit.lab.listed import ListMeasure
 from socialcredit.lab.population import Population, Relations
 from socialcredit.lab.scoring import MonthScores
 
@@ -28,10 +29,13 @@ __all__ = [
     "distribution",
     "grade_migration",
     "grades_of",
+    "group_members",
     "isolation",
     "judgeable",
+    "list_reach",
     "reach",
     "significant_gap",
+    "touched_counts",
 ]
 
 INSUFFICIENT = "insufficient data"
@@ -306,6 +310,39 @@ def approved_by(cutoff: Cutoff, scores: MonthScores, n: int) -> np.ndarray:
     return cutoff.approved(scores.scored[:n], scores.score[:n])
 
 
+def group_members(
+    groups: dict[str, np.ndarray], in_scope: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per audit dimension and group, which subjects in scope belong to it."""
+    members: dict[str, dict[str, np.ndarray]] = {}
+    for dimension, labels in groups.items():
+        names = sorted({str(g) for g in labels[in_scope].tolist() if g})
+        members[dimension] = {name: in_scope & (labels == name) for name in names}
+    return members
+
+
+def touched_counts(
+    touched: np.ndarray, in_scope: np.ndarray, members: dict[str, dict[str, np.ndarray]]
+) -> dict[str, Any]:
+    """How many subjects in scope are touched, in all and by audit group (`group_members`)."""
+    touched = in_scope & touched
+    by_group: dict[str, dict[str, dict[str, float | int]]] = {}
+    for dimension, named in members.items():
+        entry: dict[str, dict[str, float | int]] = {}
+        for name, member in named.items():
+            size = int(member.sum())
+            hit = int((touched & member).sum())
+            entry[name] = {"subjects": size, "touched": hit, "share": round(hit / size, 4)}
+        by_group[dimension] = entry
+    total = int(in_scope.sum())
+    return {
+        "subjects": total,
+        "touched": int(touched.sum()),
+        "share": round(int(touched.sum()) / total, 4) if total else 0.0,
+        "by_group": by_group,
+    }
+
+
 def reach(
     cutoff: Cutoff,
     program: Program,
@@ -315,17 +352,8 @@ def reach(
 ) -> dict[str, Any]:
     """How many subjects a measure touches: those restricted, or those rewarded, by group."""
     in_scope = scores.in_scope[:n]
-    touched = in_scope & cutoff.applies(scores.scored[:n], scores.score[:n])
-    by_group: dict[str, dict[str, dict[str, float | int]]] = {}
-    for dimension, labels in groups.items():
-        entry: dict[str, dict[str, float | int]] = {}
-        for name in sorted({str(g) for g in labels[in_scope].tolist() if g}):
-            member = in_scope & (labels == name)
-            size = int(member.sum())
-            hit = int((touched & member).sum())
-            entry[name] = {"subjects": size, "touched": hit, "share": round(hit / size, 4)}
-        by_group[dimension] = entry
-    total = int(in_scope.sum())
+    touched = cutoff.applies(scores.scored[:n], scores.score[:n])
+    members = group_members(groups, in_scope)
     return {
         "program": program.id,
         "service": cutoff.service,
@@ -334,8 +362,32 @@ def reach(
         "rule": cutoff.rule,
         "description": cutoff.title,
         "as_of": scores.as_of.isoformat(),
-        "subjects": total,
-        "touched": int(touched.sum()),
-        "share": round(int(touched.sum()) / total, 4) if total else 0.0,
-        "by_group": by_group,
+        "basis": "score",
+        **touched_counts(touched, in_scope, members),
+    }
+
+
+def list_reach(
+    measure: ListMeasure,
+    program: Program,
+    touched: np.ndarray,
+    as_of: date,
+    members: dict[str, dict[str, np.ndarray]],
+) -> dict[str, Any]:
+    """The same for a measure records decide, in the world of `program`: every subject is in
+    scope (lists hold persons and organisations alike); `members` from `group_members`."""
+    definition = measure.definition
+    return {
+        "program": program.id,
+        "service": measure.service,
+        "measure": measure.measure.id,
+        "effect": measure.effect,
+        "rule": measure.rule,
+        "description": measure.measure.title,
+        "as_of": as_of.isoformat(),
+        "basis": measure.basis,
+        "list": None if definition is None else definition.name,
+        "list_title": None if definition is None else definition.title,
+        "service_program": measure.alone.program,
+        **touched_counts(touched, np.ones(len(touched), bool), members),
     }

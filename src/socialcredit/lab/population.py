@@ -1,6 +1,7 @@
 """The lab's population: a ledger held as numpy columns keyed by integers, and audit attributes.
 
-Subjects are numbered 0..n-1 in registry order. Records keep their furnisher, kind, time, value
+Subjects are numbered 0..n-1 in registry order. Records keep their furnisher, kind, time, value,
+evidence (the case number a court judgment and its fulfilment share, for the kinds lists read)
 and what they replace; their external ids are renumbered to the record id (a correction names
 the record it replaces by that id, within the same furnisher, exactly as the engine resolves
 it). Audit attributes (region, urban or rural, birth year, sex) are held apart from the ledger
@@ -73,9 +74,9 @@ class Vocabulary:
             encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.string())
             if not pa.types.is_dictionary(encoded.type):
                 encoded = pc.dictionary_encode(encoded)
-        mapping = np.array([self.code(n) for n in encoded.dictionary.to_pylist()], np.int16)
+        mapping = np.array([self.code(n) for n in encoded.dictionary.to_pylist()], np.int64)
         index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        return mapping[index] if len(mapping) else np.empty(0, np.int16)
+        return mapping[index] if len(mapping) else np.empty(0, np.int64)
 
     def get(self, name: str) -> int | None:
         """The code of `name`, or None when it is not known."""
@@ -86,9 +87,15 @@ class Vocabulary:
         return pa.array(self.names, pa.string()).take(pa.array(codes.astype(np.int32)))
 
 
+_RECORD_COLUMNS = ("id", "subject", "kind", "furnisher", "time", "value", "replaces", "evidence")
+
+
 @dataclass
 class Records:
-    """Ledger records as columns; `value` is NaN and `replaces` -1 where absent."""
+    """Ledger records as columns; `value` is NaN, `replaces` and `evidence` -1 where absent.
+
+    `evidence` codes the record's evidence (a court case number) in the population's
+    `evidence` vocabulary; only records of the kinds lists read keep it."""
 
     id: np.ndarray
     subject: np.ndarray
@@ -97,6 +104,7 @@ class Records:
     time: np.ndarray
     value: np.ndarray
     replaces: np.ndarray
+    evidence: np.ndarray
 
     def __len__(self) -> int:
         return len(self.id)
@@ -114,32 +122,33 @@ class Records:
         time: object,
         value: object,
         replaces: object,
+        evidence: object = None,
     ) -> Records:
+        ids = np.asarray(id, np.int64)
         return Records(
-            id=np.asarray(id, np.int64),
+            id=ids,
             subject=np.asarray(subject, np.int64),
             kind=np.asarray(kind, np.int16),
             furnisher=np.asarray(furnisher, np.int16),
             time=np.asarray(time, np.int64),
             value=np.asarray(value, np.float64),
             replaces=np.asarray(replaces, np.int64),
+            evidence=np.full(len(ids), -1, np.int32)
+            if evidence is None
+            else np.asarray(evidence, np.int32),
         )
 
     def append(self, other: Records) -> Records:
         return Records(
-            *(
-                np.concatenate([getattr(self, name), getattr(other, name)])
-                for name in ("id", "subject", "kind", "furnisher", "time", "value", "replaces")
-            )
+            *(np.concatenate([getattr(self, n), getattr(other, n)]) for n in _RECORD_COLUMNS)
         )
 
     def take(self, rows: np.ndarray) -> Records:
-        return Records(
-            *(
-                getattr(self, name)[rows]
-                for name in ("id", "subject", "kind", "furnisher", "time", "value", "replaces")
-            )
-        )
+        return Records(*(getattr(self, n)[rows] for n in _RECORD_COLUMNS))
+
+    def head(self, count: int) -> Records:
+        """The first `count` records (the ledger as it stood when it had that many)."""
+        return Records(*(getattr(self, n)[:count] for n in _RECORD_COLUMNS))
 
     @property
     def day(self) -> np.ndarray:
@@ -239,6 +248,7 @@ class Population:
     relation_kinds: Vocabulary
     audit: Audit
     as_of: date
+    evidence: Vocabulary = field(default_factory=Vocabulary)
 
     @property
     def n(self) -> int:
@@ -297,14 +307,33 @@ def _audit(registry: pa.Table | None, ids: pa.Array) -> Audit:
     return audit
 
 
+def _evidence(rec: pa.Table, kinds: Iterable[str] | None, vocabulary: Vocabulary) -> np.ndarray:
+    """Evidence codes of records of these kinds (every kind when None), -1 elsewhere."""
+    codes = np.full(rec.num_rows, -1, np.int64)
+    if "evidence" not in rec.column_names or rec.num_rows == 0:
+        return codes
+    wanted = pc.is_valid(rec.column("evidence"))
+    if kinds is not None:
+        chosen = pa.array(sorted(set(kinds)), pa.string())
+        wanted = pc.and_(wanted, pc.is_in(rec.column("kind"), value_set=chosen))
+    keep = np.asarray(pc.fill_null(wanted, False).to_numpy(zero_copy_only=False), bool)
+    if keep.any():
+        codes[keep] = vocabulary.codes(pc.filter(rec.column("evidence"), wanted))
+    return codes
+
+
 def population_from_tables(
-    tables: dict[str, pa.Table], as_of: date, registry: pa.Table | None = None
+    tables: dict[str, pa.Table],
+    as_of: date,
+    registry: pa.Table | None = None,
+    evidence_kinds: Iterable[str] | None = None,
 ) -> Population:
     """A population from ledger tables with text ids (LEDGER_SCHEMAS or a city's columns).
 
     `records` needs furnisher, external_id, subject, kind, occurred_at, value and replaces
-    (an `id` column is kept when present); `relations` needs subject, other, relation, start,
-    end and confirmed.
+    (an `id` column is kept when present, and an `evidence` column for the records of
+    `evidence_kinds`, or of every kind when None); `relations` needs subject, other, relation,
+    start, end and confirmed.
     """
     subjects = tables["subjects"]
     ids = subjects.column("id").combine_chunks()
@@ -312,7 +341,7 @@ def population_from_tables(
 
     rec = tables["records"]
     n = rec.num_rows
-    kinds, furnishers, relation_kinds = Vocabulary(), Vocabulary(), Vocabulary()
+    kinds, furnishers, relation_kinds, evidence = (Vocabulary() for _ in range(4))
     if "id" in rec.column_names:
         record_id = np.asarray(rec.column("id").to_numpy(), np.int64)
     else:
@@ -336,6 +365,7 @@ def population_from_tables(
         _times(_column(rec, "occurred_at")),
         value.to_numpy(zero_copy_only=False) if n else np.empty(0),
         replaces,
+        _evidence(rec, evidence_kinds, evidence),
     )
     rel = tables["relations"]
     relations = Relations.build(
@@ -358,20 +388,23 @@ def population_from_tables(
         relation_kinds=relation_kinds,
         audit=_audit(registry, ids),
         as_of=as_of,
+        evidence=evidence,
     )
 
 
-def population_from_city(city: City) -> Population:
-    """The population of a generated city, as of the day the city was generated for."""
+def population_from_city(city: City, evidence_kinds: Iterable[str] | None = None) -> Population:
+    """The population of a generated city, as of the day the city was generated for; records
+    of `evidence_kinds` (every kind when None) keep their evidence."""
     if city.as_of is None:
         raise ValueError("the city needs an as-of date")
     registry = city.registry
     kind = pc.if_else(pc.is_valid(registry.column("birth_year")), "person", "organisation")
     subjects = pa.table({"id": registry.column("subject"), "kind": kind})
-    columns = ["furnisher", "external_id", "subject", "kind", "occurred_at", "value", "replaces"]
+    columns = ["furnisher", "external_id", "subject", "kind", "occurred_at", "value"]
+    columns += ["replaces", "evidence"]
     records = pa.concat_tables(t.select(columns) for t in city.records.values())
     tables = {"subjects": subjects, "records": records, "relations": city.relations}
-    return population_from_tables(tables, city.as_of, registry)
+    return population_from_tables(tables, city.as_of, registry, evidence_kinds)
 
 
 def engine_tables(population: Population) -> dict[str, pa.Table]:

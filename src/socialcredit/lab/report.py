@@ -92,15 +92,24 @@ def _signed(value: int | None) -> str:
 
 
 def _unaudited(measures: list[dict[str, Any]]) -> str:
-    """The program's measures its score does not decide, in one sentence."""
+    """The program's measures neither its score nor records decide, in one sentence."""
     if not measures:
         return ""
     names = ", ".join(f"{m['service']}:{m['measure']}" for m in measures)
     return (
-        f"<br><span class='note'>Not audited ({len(measures)} measure(s) keyed on lists "
-        f"entered by records, on flags or on recent records, which the program's score does not "
-        f"decide): "
-        f"{escape(names)}</span>"
+        f"<br><span class='note'>Not audited ({len(measures)} measure(s) keyed on flags, or on "
+        f"lists entered by another program's score): {escape(names)}</span>"
+    )
+
+
+def _list_measures(measures: list[dict[str, Any]]) -> str:
+    """The measures records decide, in one sentence."""
+    if not measures:
+        return ""
+    lists = sorted({m["list"] or "recent records" for m in measures})
+    return (
+        f"<p>Also audited in every world: {len(measures)} measure(s) decided by records, not "
+        f"by a score ({escape(', '.join(lists))}); see section 6.</p>"
     )
 
 
@@ -135,7 +144,9 @@ def _meta(figures: dict[str, Any], verdict: GateResult) -> str:
         f"<p>{meta['subjects']:,} synthetic subjects ({meta['persons']:,} persons), "
         f"{meta['records_at_start']:,} records at the start, simulated for {meta['months']} "
         f"month(s) from {meta['start']} with seed {meta['seed']}.</p><ul>{programs}</ul>"
-        f'<div class="verdict {status}" id="gate"><b>{escape(headline)}</b><ul>{listing}</ul></div>'
+        + _list_measures(meta.get("list_measures", []))
+        + f'<div class="verdict {status}" id="gate"><b>{escape(headline)}</b>'
+        f"<ul>{listing}</ul></div>"
         f'<p class="note">Run time: {escape(seconds)}.</p>'
     )
 
@@ -447,11 +458,22 @@ def _attacks(figures: dict[str, Any]) -> str:
     )
 
 
-def _reach(figures: dict[str, Any]) -> str:
-    rows = []
-    charts: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in figures["restriction_reach"]:
-        rows.append(
+_GROUP_DIMENSIONS = ("age_band", "sex", "urban_rural", "kind")
+
+
+def _reach_rows(rows: list[dict[str, Any]]) -> str:
+    return _table(
+        [
+            "program",
+            "measure",
+            "effect",
+            "rule",
+            "touched, month 0",
+            "touched, end",
+            "subjects",
+            "share",
+        ],
+        [
             [
                 r["program"],
                 f"{r['service']}:{r['measure']}",
@@ -462,35 +484,94 @@ def _reach(figures: dict[str, Any]) -> str:
                 f"{r['subjects']:,}",
                 _pct(r["share"]),
             ]
-        )
-        charts.setdefault((r["program"], r["rule"], r["effect"]), []).append(r)
-    figures_html = []
-    for (program, rule, effect), same in charts.items():
+            for r in rows
+        ],
+    )
+
+
+def _same_reach(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows that touch the same subjects by the same rule, together (one chart each)."""
+    together: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        together.setdefault((r["program"], r["rule"], r["effect"], r["touched"]), []).append(r)
+    return list(together.values())
+
+
+def _reach_charts(groups: list[list[dict[str, Any]]]) -> str:
+    out = []
+    for same in groups:
         first = same[0]
         bars = [
             Bar(group, stats["share"], dimension)
-            for dimension in ("age_band", "sex", "urban_rural", "kind")
+            for dimension in _GROUP_DIMENSIONS
             for group, stats in first["by_group"].get(dimension, {}).items()
         ]
         services = ", ".join(f"{r['service']}:{r['measure']}" for r in same)
-        share = "restricted" if effect == "restriction" else "rewarded"
-        figures_html.append(
+        share = "restricted" if first["effect"] == "restriction" else "rewarded"
+        out.append(
             "<figure>"
             + bar_chart(
                 bars,
-                title=f"{program}: share {share} ({rule})",
+                title=f"{first['program']}: share {share} ({first['rule']})",
                 maximum=max([b.value for b in bars] + [0.01]),
             )
             + f"<figcaption class='note'>{escape(services)}</figcaption></figure>"
         )
-    header = ["program", "measure", "effect", "rule", "touched, month 0", "touched, end"]
+    return f"<div class='charts'>{''.join(out)}</div>"
+
+
+def _by_group(row: dict[str, Any]) -> str:
+    """Shares touched per audit group, in one line."""
+    parts = []
+    for dimension in _GROUP_DIMENSIONS:
+        groups = row["by_group"].get(dimension, {})
+        if groups:
+            shares = ", ".join(f"{g} {_pct(v['share'])}" for g, v in groups.items())
+            parts.append(f"{dimension.replace('_', ' ')}: {shares}")
+    return "; ".join(parts)
+
+
+def _list_headline(same: list[dict[str, Any]]) -> str:
+    """e.g. 'sesame: Judgment defaulters: 1,234 subjects (1.2%) denied flights, ...'."""
+    first = same[0]
+    what = first["list_title"] or first["rule"]
+    verb = "restricted" if first["effect"] == "restriction" else "rewarded"
+    measures = "; ".join(f"{r['description']} ({r['service']}:{r['measure']})" for r in same)
     return (
+        f"<li><b>{escape(first['program'])}</b>: {escape(what)}: "
+        f"<b>{first['touched']:,} subjects ({_pct(first['share'])})</b> {verb} in the last "
+        f"month ({first['touched_at_start']:,} in month 0) by {escape(measures)}."
+        f"<br><span class='note'>By group: {escape(_by_group(first))}.</span></li>"
+    )
+
+
+def _reach(figures: dict[str, Any]) -> str:
+    rows = figures["restriction_reach"]
+    scored = [r for r in rows if r.get("basis", "score") == "score"]
+    listed = [r for r in rows if r.get("basis", "score") != "score"]
+    parts = [
         "<h2 id='restriction-reach'>6. Restriction reach</h2>"
         "<p class='note'>How many subjects each measure touches in the last month: for a "
         "restriction, those not approved; for a reward, those approved.</p>"
-        + _table([*header, "subjects", "share"], rows)
-        + f"<div class='charts'>{''.join(figures_html)}</div>"
-    )
+        "<h3>Decided by the program's score</h3>",
+        _reach_rows(scored) if scored else "<p>No measure of the catalogue reads the score.</p>",
+        _reach_charts(_same_reach(scored)),
+    ]
+    if listed:
+        groups = _same_reach(listed)
+        parts += [
+            "<h3 id='list-reach'>Decided by records: lists entered by records, recent records"
+            "</h3><p class='note'>A court's listing order, unpaid tax, a conviction, volunteer "
+            "hours or donations put a subject on a list; no score does. Entries are derived by "
+            "the platform's list rules from each world's records in force at the month's end, "
+            "and each measure by the platform's decision. They depend on no program, so each "
+            "world reports all of them (the program named is the world's: its behaviour wrote "
+            "the records), over every subject, persons and organisations.</p>",
+            "<ul>" + "".join(_list_headline(same) for same in groups) + "</ul>",
+            _reach_rows(listed),
+            _reach_charts(groups),
+        ]
+    return "".join(parts)
 
 
 def _behaviour(figures: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Each program gets its own world: the same starting city, its own ledger on one shared DuckDB
 backend, and its own behaviour, because subjects respond to the incentives of the program that
 scores them. Every month the worlds draw new records, pay and repair, maybe cut contacts, and
-are re-scored by the engine's scoring definition.
+are re-scored by the engine's scoring definition. After the last month each world's list
+entries are derived for month 0 and the last month (`lab.listed`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from ibis.backends import BaseBackend
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.lists import kinds_read
 from socialcredit.engines.run import connect
 from socialcredit.lab.attacks import AttackResult, Attacks, run_attacks
 from socialcredit.lab.behaviour import (
@@ -35,6 +37,7 @@ from socialcredit.lab.behaviour import (
     thresholds,
 )
 from socialcredit.lab.cutoffs import Cutoff, Unaudited, cutoffs_for, unaudited_for
+from socialcredit.lab.listed import ListMeasure, case_kinds, list_measures, touched_by
 from socialcredit.lab.population import (
     Population,
     Records,
@@ -51,6 +54,7 @@ __all__ = ["DEFAULT_START", "LabConfig", "LabResult", "World", "add_months", "si
 
 DEFAULT_START = date(2026, 1, 1)
 Progress = Callable[[str], None]
+_CASE = np.int64(1 << 32)  # an open judgment's key: subject * _CASE + evidence code + 1
 
 
 def add_months(day: date, months: int) -> date:
@@ -114,6 +118,7 @@ class World:
         self.program = compiled.program
         self.cutoffs: list[Cutoff] = cutoffs_for(catalogue, self.program)
         self.unaudited: list[Unaudited] = unaudited_for(catalogue, self.program)
+        self.list_measures: list[ListMeasure] = list_measures(catalogue)
         self.catalogue_version = catalogue.version
         self.config = config
         self.behaviour = config.behaviour
@@ -129,6 +134,9 @@ class World:
         self.retraction = kinds.code(RETRACTION_KIND)
         self.performed = kinds.code(PERFORMED_KIND)
         self.judgment = kinds.code(JUDGMENT_KIND)
+        self.case_codes = np.array(
+            sorted(kinds.code(k) for k in case_kinds(catalogue.lists.values())), np.int64
+        )
         self.display = np.full(len(kinds.names) + 64, -1, np.int64)
         self.repair_rules: list[str] = []
         for rule in self.program.rules:
@@ -143,8 +151,7 @@ class World:
         self.repairable = np.flatnonzero(self.display[records.kind] >= 0)
         replaced = records.replaces[records.replaces >= 0]
         self.withdrawn = np.isin(records.id[self.repairable], replaced)
-        self.outstanding = np.zeros(self.n, np.int64)
-        self._count_judgments(records)
+        self.open_judgments = self._open_judgments(records)
         self.first_day = np.full(self.n, np.iinfo(np.int64).max // 4, np.int64)
         self._note_first_days(records)
         self.next_id = self.population.next_record_id()
@@ -152,16 +159,30 @@ class World:
         self.stats: list[MonthStats] = []
         self.attacks: list[AttackResult] = []
         self.cut_subjects: list[np.ndarray] = [np.empty(0, np.int64)]
+        self.sizes: list[int] = []
+        self.listed: dict[int, dict[str, np.ndarray]] = {}
         self.seconds = 0.0
+        self.list_seconds = 0.0
 
-    def _count_judgments(self, records: Records) -> None:
-        self.outstanding += np.bincount(
-            records.subject[records.kind == self.judgment], minlength=self.n
-        )[: self.n]
-        self.outstanding -= np.bincount(
-            records.subject[records.kind == self.performed], minlength=self.n
-        )[: self.n]
-        np.maximum(self.outstanding, 0, out=self.outstanding)
+    def _judgment_keys(self, records: Records, rows: np.ndarray) -> np.ndarray:
+        """The distinct (subject, case) keys of these rows."""
+        return np.unique(records.subject[rows] * _CASE + records.evidence[rows] + 1)
+
+    def _open_judgments(self, records: Records) -> np.ndarray:
+        """Judgments in force not yet performed, one key per (subject, case): a fulfilment
+        performs the judgment of its own case, as the judgment defaulters' list matches them."""
+        live = ~np.isin(records.id, records.replaces[records.replaces >= 0])
+        live &= records.kind != self.retraction
+        given = self._judgment_keys(records, np.flatnonzero(live & (records.kind == self.judgment)))
+        done = self._judgment_keys(records, np.flatnonzero(live & (records.kind == self.performed)))
+        return np.setdiff1d(given, done)
+
+    def _new_cases(self, new: Records) -> None:
+        """Give each new judgment drawn from habit a case number of its own."""
+        rows = np.flatnonzero(np.isin(new.kind, self.case_codes))
+        vocabulary = self.population.evidence
+        for row in rows.tolist():
+            new.evidence[row] = vocabulary.code(f"lab-case:{int(new.id[row])}")
 
     def _note_first_days(self, records: Records) -> None:
         live = records.kind != self.retraction
@@ -174,6 +195,7 @@ class World:
         if len(self.months) > 1:  # month 0 and the latest stay whole; the rest are slimmed
             self.months[-1] = self.months[-1].slim()
         self.months.append(result)
+        self.sizes.append(len(self.population.records))
         return result
 
     def start(self) -> None:
@@ -194,6 +216,7 @@ class World:
         inc = incentive(prev.score, prev.scored, self.marks, self.window)
         multiplier = (1.0 + inc[:, None] * self.coef[None, :]).astype(np.float32)
         new = draw_records(rng, self.habits, multiplier, d0, d1, self.next_id, self.n)
+        self._new_cases(new)
         self.next_id += len(new)
         stats.new_records = len(new)
         stats.adverse = int(np.isin(new.kind, self.adverse_codes).sum())
@@ -203,7 +226,9 @@ class World:
         stake = -sum((prev.rules[r] for r in self.repair_rules), np.zeros(self.n, np.int64))
         stake = np.maximum(stake, 0)
         p = pay_probability(stake, prev.score, prev.scored, self.marks, self.window, b)
-        p = np.maximum(p, np.where(self.outstanding > 0, b.pay_base, 0.0))
+        owing = self.open_judgments // _CASE
+        outstanding = np.bincount(owing, minlength=self.n)[: self.n]
+        p = np.maximum(p, np.where(outstanding > 0, b.pay_base, 0.0))
         pays = rng.random(self.n) < p
         stats.payers = int(pays.sum())
         records = pop.records
@@ -229,24 +254,25 @@ class World:
         )
         self.next_id += m
         stats.repaired = m
-        performers = np.flatnonzero(pays & (self.outstanding > 0))
-        count = self.outstanding[performers]
-        who = np.repeat(performers, count)
-        k = len(who)
+        # each outstanding judgment is performed under its own case number
+        performing = pays[owing] if len(owing) else np.zeros(0, bool)
+        keys = self.open_judgments[performing]
+        self.open_judgments = self.open_judgments[~performing]
+        k = len(keys)
         court = records.furnisher[records.kind == self.judgment]
         court_code = int(np.bincount(court).argmax()) if len(court) else 0
         performed = Records.build(
             np.arange(self.next_id, self.next_id + k),
-            who,
+            keys // _CASE,
             np.full(k, self.performed),
             np.full(k, court_code),
             moment_of(d0 + (rng.random(k) * max(1, d1 - d0)).astype(np.int64)),
             np.full(k, np.nan),
             np.full(k, -1),
+            keys % _CASE - 1,
         )
         self.next_id += k
         stats.judgments_performed = k
-        self.outstanding[performers] = 0
 
         # cutting low-scored contacts, where the program has a relationship factor
         factor = self.program.relationship_factor
@@ -271,11 +297,23 @@ class World:
         fresh = self.display[new.kind] >= 0
         self.repairable = np.concatenate([self.repairable, start + np.flatnonzero(fresh)])
         self.withdrawn = np.concatenate([self.withdrawn, np.zeros(int(fresh.sum()), bool)])
-        self._count_judgments(new)
+        fresh_judgments = self._judgment_keys(new, np.flatnonzero(new.kind == self.judgment))
+        self.open_judgments = np.union1d(self.open_judgments, fresh_judgments)
         self._note_first_days(new)
         self.ledger.add_records(batch, pop)
         self.stats.append(stats)
         self.score(as_of)
+
+    def audit_lists(self) -> None:
+        """Who the measures keyed on records touch in month 0 and the last month, each from the
+        ledger as it stood at that month's end (`lab.listed`)."""
+        started = time.perf_counter()
+        for index in sorted({0, len(self.months) - 1}):
+            records = self.population.records.head(self.sizes[index])
+            self.listed[index] = touched_by(
+                self.list_measures, self.population, records, self.n, self.months[index].as_of
+            )
+        self.list_seconds += time.perf_counter() - started
 
     def mount_attacks(self) -> None:
         started = time.perf_counter()
@@ -302,7 +340,7 @@ class LabResult:
 
 def steps_for(config: LabConfig, programs: int) -> int:
     """How many progress steps `simulate` reports."""
-    return 1 + programs * (config.months + 2)
+    return 1 + programs * (config.months + 3)
 
 
 def simulate(
@@ -328,7 +366,7 @@ def simulate(
             as_of=config.start,
             years=config.history_years,
         )
-        population = population_from_city(city)
+        population = population_from_city(city, kinds_read(catalogue.lists.values()))
         del city
     timings["generate"] = time.perf_counter() - started
     tell(f"generated {population.n:,} subjects and {len(population.records):,} records")
@@ -345,10 +383,14 @@ def simulate(
             world.step(month)
             tell(f"{world.program.id}: month {month} of {config.months}")
     for world in worlds:
+        world.audit_lists()
+        tell(f"{world.program.id}: lists")
+    for world in worlds:
         if config.mount_attacks:
             world.mount_attacks()
         tell(f"{world.program.id}: attacks")
     for world in worlds:
         timings[f"score:{world.program.id}"] = world.seconds
+        timings[f"lists:{world.program.id}"] = world.list_seconds
     timings["total"] = time.perf_counter() - started
     return LabResult(config, population, worlds, timings)

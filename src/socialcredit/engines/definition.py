@@ -333,7 +333,8 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
         score=ibis.cases((is_scored, clamped), else_=ibis.null("int64")),
         clamp=ibis.cases((is_scored, raw_score - clamped), else_=ibis.literal(0, "int64")),
     )
-    scores = scores.mutate(grade=_grade(program, scores.score))
+    # The percentiles read the scores too: compute them once.
+    scores = ledger.materialise(scores.mutate(grade=_grade(program, scores.score)))
     percentiles = _percentiles(scores)
     placed = scores.left_join(
         percentiles,

@@ -28,7 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from service import bench_load, run_backends, scored_city, server  # the service benchmark's harness
+from service import (  # the service benchmark's harness
+    bench_load,
+    load_arguments,
+    run_backends,
+    scored_city,
+    server,
+)
 
 from socialcredit.services.consents import grant_consent
 from socialcredit.services.principals import create_principal
@@ -141,17 +147,11 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
-    parser.add_argument("--postgres", help="server URL (default: a throwaway cluster)")
-    parser.add_argument("--persons", type=int, default=20_000, help="city size")
-    parser.add_argument("--rate", type=float, default=2000.0, help="single decisions a second")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of each load")
-    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    load_arguments(parser, rate=2000.0, duration=30.0)  # --rate: single decisions a second
     parser.add_argument("--batch", type=int, default=100, help="questions per batch request")
     parser.add_argument("--batch-connections", type=int, default=4, help="batches in flight")
     parser.add_argument("--readers", type=int, default=500, help="subjects asked about")
     parser.add_argument("--log-level", default="warning", help="the server's log level")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     results = run_backends(parser, args, run_backend)

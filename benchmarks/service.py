@@ -379,19 +379,24 @@ def run_backends(
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_arguments(parser: argparse.ArgumentParser, rate: float, duration: float) -> None:
+    """The options every service benchmark takes: backends, city size, load, output."""
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--postgres", help="server URL (default: a throwaway cluster)")
     parser.add_argument("--persons", type=int, default=20_000, help="city size")
+    parser.add_argument("--rate", type=float, default=rate, help="requests a second")
+    parser.add_argument("--duration", type=float, default=duration, help="seconds of each load")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    load_arguments(parser, rate=1000.0, duration=60.0)
     parser.add_argument("--records", type=int, default=200_000, help="records to ingest")
     parser.add_argument("--batch", type=int, default=100_000, help="records per request")
-    parser.add_argument("--rate", type=float, default=1000.0, help="requests a second")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each load")
-    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     parser.add_argument("--readers", type=int, default=200, help="subjects read, round robin")
     parser.add_argument("--log-level", default="info", help="the server's log level")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if not 1 <= args.batch <= 100_000:
         parser.error("--batch must be from 1 to 100,000")

@@ -171,6 +171,10 @@ class Decision:
     program: str
     policy_version: str | None
 
+    def applied(self, measure: str) -> bool:
+        """Whether the decision applied the measure with this id."""
+        return any(m["id"] == measure for m in self.measures)
+
 
 def _entry_inputs(entry: ListEntry | None) -> dict[str, Any]:
     if entry is None:

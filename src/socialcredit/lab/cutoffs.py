@@ -22,7 +22,7 @@ import numpy as np
 from socialcredit.domain.lists import ListDefinition, ScoreFact, entry_of
 from socialcredit.domain.measures import Effect, Measure, Service, SubjectFacts, Test, decide
 from socialcredit.domain.programs import Program
-from socialcredit.lab.listed import from_records
+from socialcredit.lab.listed import audit_effect, from_records
 from socialcredit.policy.loader import shipped_programs
 from socialcredit.policy.measures import MeasuresCatalogue, load_measures
 
@@ -71,8 +71,8 @@ class Cutoff:
 
     @property
     def effect(self) -> str:
-        """What the audit calls it: a grant is a reward, a deny or condition a restriction."""
-        return "reward" if self.action is Effect.GRANT else "restriction"
+        """What the audit calls it (`audit_effect`)."""
+        return audit_effect(self.action)
 
     def applies(self, scored: np.ndarray, score: np.ndarray) -> np.ndarray:
         """Whether the measure applies to each subject (unscored subjects as decide says)."""
@@ -138,7 +138,7 @@ def _applies(
             entries[found.list] = found
     facts = SubjectFacts(subject="subject", entries=entries, score=fact)
     decision = decide(alone, facts, _AS_OF)
-    return any(m["id"] == measure.id for m in decision.measures)
+    return decision.applied(measure.id)
 
 
 def _check_grades(service: Service, measure: Measure, program: Program, grades: list[str]) -> None:

@@ -31,12 +31,18 @@ from socialcredit.policy.measures import MeasuresCatalogue
 
 __all__ = [
     "ListMeasure",
+    "audit_effect",
     "case_kinds",
     "end_of_day",
     "from_records",
     "list_measures",
     "touched_by",
 ]
+
+
+def audit_effect(effect: Effect) -> str:
+    """What the audit calls a measure: a grant is a reward, a deny or condition a restriction."""
+    return "reward" if effect is Effect.GRANT else "restriction"
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,8 +69,8 @@ class ListMeasure:
 
     @property
     def effect(self) -> str:
-        """A grant is a reward; a deny or condition a restriction."""
-        return "reward" if self.measure.effect is Effect.GRANT else "restriction"
+        """What the audit calls it (`audit_effect`)."""
+        return audit_effect(self.measure.effect)
 
     @property
     def basis(self) -> str:
@@ -175,7 +181,7 @@ def _rows(population: Population, records: Records, rows: np.ndarray) -> list[_R
 
 def _applies(measure: ListMeasure, facts: SubjectFacts, now: datetime) -> bool:
     decision = decide(measure.alone, facts, now)
-    return any(m["id"] == measure.measure.id for m in decision.measures)
+    return decision.applied(measure.measure.id)
 
 
 def _facts(

@@ -6,8 +6,10 @@ chunks so that hundreds of millions of records never sit in memory at once; a fo
 already holds a ledger of that size (--data) is reused. Then times, each in a fresh
 subprocess so that peak memory (RSS of the whole process tree) is measured per step:
 
-- each engine (--engines duckdb,spark): `run_program` of the compiled program on the ledger,
-  all four outputs brought back as Arrow (Spark's session start is reported apart);
+- each engine (--engines duckdb,spark): a lake scoring of the compiled program on the ledger
+  (`write_scoring`, as `score --ledger --details` runs it): all four outputs written to
+  Parquet by the engine, the scores gathered into one file (Spark's session start is
+  reported apart);
 - (a) pandas: a straightforward pandas implementation of the same program;
 - (b) polars: a hand-written Polars lazy implementation of the same program;
 - (c) floor: reading the same columns once and summing them with numpy.
@@ -724,15 +726,25 @@ def engine_ledger(engine: str, folder: Path) -> tuple[Any, float]:
     raise SystemExit(f"unknown engine {engine}")
 
 
-def engine_program(engine: str, folder: Path, compiled: Any) -> tuple[Any, dict]:
-    from socialcredit.engines.run import run_program
+def engine_program(engine: str, folder: Path, compiled: Any, out: Path) -> dict:
+    """Score the ledger with an engine, the results written under `out` (scores.parquet and
+    details/<program>/<output>/)."""
+    from socialcredit.services.scoring import write_scoring
 
     ledger, start_seconds = engine_ledger(engine, folder)
     started = time.perf_counter()
-    result = run_program(compiled, ledger, AS_OF)
-    extra = {"session_start_seconds": round(start_seconds, 2)}
-    extra["seconds"] = time.perf_counter() - started
-    return result, extra
+    write_scoring(ledger, out / "scores.parquet", AS_OF, [compiled], details=out / "details")
+    seconds = time.perf_counter() - started
+    return {"session_start_seconds": round(start_seconds, 2), "seconds": seconds}
+
+
+def engine_outputs(out: Path, program: str) -> dict[str, pa.Table]:
+    """An engine's scores, reasons and contributions, read back from where it wrote them."""
+    return {
+        "scores": pq.read_table(out / "scores.parquet"),
+        "reasons": pq.read_table(out / "details" / program / "reasons"),
+        "contributions": pq.read_table(out / "details" / program / "contributions"),
+    }
 
 
 def engine_relationships(engine: str, folder: Path, compiled: Any) -> dict:
@@ -808,7 +820,8 @@ def run_step(step: str, folder: Path, only_relationships: bool) -> dict:
             out["rows"] = relationships_baseline(step, folder, compiled)
             out["seconds"] = time.perf_counter() - started
     elif step.startswith("engine:"):
-        _, out = engine_program(step.split(":", 1)[1], folder, compiled)
+        with tempfile.TemporaryDirectory(prefix="results-", dir=folder) as results:
+            out = engine_program(step.split(":", 1)[1], folder, compiled, Path(results))
     else:
         started = time.perf_counter()
         if step == "pandas":
@@ -933,12 +946,9 @@ def check(engines: list[str], folder: Path) -> None:
     contribution_cols = ["subject", "rule", "points"]
     outputs: dict[str, dict[str, Any]] = {}
     for engine in engines:
-        result, _ = engine_program(engine, folder, compiled)
-        outputs[engine] = {
-            "scores": result.scores,
-            "reasons": result.reasons,
-            "contributions": result.contributions,
-        }
+        with tempfile.TemporaryDirectory(prefix="results-", dir=folder) as results:
+            engine_program(engine, folder, compiled, Path(results))
+            outputs[engine] = engine_outputs(Path(results), compiled.id)
     for name, run in (("pandas", pandas_program), ("polars", polars_program)):
         out = run(folder, compiled)
         converted = {}

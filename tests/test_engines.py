@@ -4,10 +4,12 @@ and Spark give identical scores, grades, percentiles, contributions and reasons.
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -16,10 +18,16 @@ from typer.testing import CliRunner
 from factories import new_store
 from socialcredit.cli import app
 from socialcredit.engines import backends
-from socialcredit.engines.run import ProgramResult, connect, duckdb_memory_limit, run_program
+from socialcredit.engines.run import (
+    DETAILS,
+    ProgramResult,
+    connect,
+    duckdb_memory_limit,
+    run_program,
+)
 from socialcredit.services.export import export_ledger
 from socialcredit.services.ingest import ingest_tables
-from socialcredit.services.scoring import active_programs
+from socialcredit.services.scoring import active_programs, score_lake, write_scoring
 from socialcredit.store.ledger import read_ledger
 from socialcredit.synth.city import generate_city
 
@@ -42,6 +50,22 @@ def canonical(result: ProgramResult) -> dict[str, list[dict]]:
 
 def run_all(ledger: backends.Ledger) -> dict[str, dict[str, list[dict]]]:
     return {p.id: canonical(run_program(p, ledger, AS_OF)) for p in active_programs()}
+
+
+def written(output: Path, details: Path) -> dict[str, dict[str, list[dict]]]:
+    """A run streamed to Parquet, read back in the form `run_all` gives."""
+    scores = pq.read_table(output)
+    columns = ["subject", "subject_kind", "status", "score", "clamp", "grade", "percentile"]
+    results = {}
+    for program in sorted(set(scores.column("program").to_pylist())):
+        mine = scores.filter(pc.equal(scores.column("program"), program))
+        tables = {"scores": mine.select(columns)}
+        tables |= {name: pq.read_table(details / program / name) for name in DETAILS}
+        results[program] = {
+            name: tables[name].sort_by([(k, "ascending") for k in keys]).to_pylist()
+            for name, keys in OUTPUTS.items()
+        }
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +124,15 @@ def spark():
 
 
 def test_spark_matches_duckdb(spark, reference: dict, city, tmp_path: Path) -> None:
+    """Spark's results, written by its executors as a lake scoring writes them."""
     engine = new_store(tmp_path)
     fill(engine, city)
     export_ledger(engine, tmp_path / "lake")
-    assert run_all(backends.spark_ledger(spark, tmp_path / "lake")) == reference
+    ledger = backends.spark_ledger(spark, tmp_path / "lake")
+    output, details = tmp_path / "scores.parquet", tmp_path / "details"
+    runs = write_scoring(ledger, output, AS_OF, active_programs(), details=details)
+    assert [r.subjects for r in runs] == [len(reference[r.program.id]["scores"]) for r in runs]
+    assert written(output, details) == reference
 
 
 def test_score_with_each_engine_from_the_cli(store: sa.Engine, tmp_path: Path) -> None:
@@ -127,24 +156,49 @@ def test_score_with_each_engine_from_the_cli(store: sa.Engine, tmp_path: Path) -
     assert sorted(engines) == ["db", "db", "duckdb", "duckdb"]
 
 
-def test_a_ledger_folder_is_scored_without_the_store(store: sa.Engine, tmp_path: Path) -> None:
+def test_a_ledger_folder_is_scored_without_the_store(
+    store: sa.Engine, reference: dict, tmp_path: Path
+) -> None:
     runner = CliRunner()
     url = store.url.render_as_string(hide_password=False)
     exported = runner.invoke(app, ["export", str(tmp_path / "lake"), "--db", url])
     assert exported.exit_code == 0, exported.output
-    out = tmp_path / "scores.parquet"
+    out, details = tmp_path / "scores.parquet", tmp_path / "details"
+    (details / "sesame" / "reasons").mkdir(parents=True)
+    (details / "sesame" / "reasons" / "stale.parquet").write_text("last run's")
+    (details / "notes.txt").write_text("kept")
     result = runner.invoke(
         app, ["score", "--engine", "duckdb", "--ledger", str(tmp_path / "lake"), "--output",
-              str(out), "--as-of", "2026-06-01", "--db", "sqlite:///nowhere/at/all.db"],
+              str(out), "--details", str(details), "--as-of", "2026-06-01",
+              "--db", "sqlite:///nowhere/at/all.db"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     assert set(table.column("program").to_pylist()) == {"sesame", "rongcheng"}
     assert table.schema.field("as_of").type == pa.date32()
+    assert written(out, details) == reference
+    assert (details / "notes.txt").read_text() == "kept"
+    assert not (details / "sesame" / "reasons" / "stale.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
     missing = runner.invoke(app, ["score", "--ledger", str(tmp_path), "--output", str(out)])
     assert missing.exit_code == 1 and "not a ledger folder" in missing.output
     no_output = runner.invoke(app, ["score", "--ledger", str(tmp_path / "lake")])
     assert no_output.exit_code == 1 and "--output" in no_output.output
+    no_ledger = runner.invoke(app, ["score", "--details", str(details), "--db", url])
+    assert no_ledger.exit_code == 1 and "--ledger" in no_ledger.output
+
+
+def test_a_failed_lake_run_leaves_no_half_written_file(tmp_path: Path) -> None:
+    """A ledger whose records cannot be read fails the run: the last scores stay untouched."""
+    for name in backends.LEDGER_TABLES:
+        (tmp_path / "lake" / name).mkdir(parents=True)
+        (tmp_path / "lake" / name / "part-00000.parquet").write_text("not parquet")
+    out, details = tmp_path / "scores.parquet", tmp_path / "details"
+    out.write_text("last run's scores")
+    with pytest.raises(Exception):  # noqa: B017 - DuckDB's own error for an unreadable file
+        score_lake(tmp_path / "lake", out, AS_OF, backend="duckdb", details=details)
+    assert out.read_text() == "last run's scores"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "scores.parquet"]
 
 
 def test_results_are_json_safe_for_show(reference: dict) -> None:
@@ -162,4 +216,5 @@ def test_duckdb_is_bounded_in_memory_and_spills_outside_the_working_directory(
     assert limit == "953.6 MiB"  # 1 GB in binary units
     assert Path(spill).is_absolute() and Path(spill) != Path.cwd() / ".tmp"
     monkeypatch.delenv("SOCIALCREDIT_DUCKDB_MEMORY")
-    assert duckdb_memory_limit().endswith("MB")
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert duckdb_memory_limit() == f"{int(physical * 0.4) // 2**20}MiB"

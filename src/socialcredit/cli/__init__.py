@@ -170,6 +170,13 @@ def score(
             "instead of the store; needs --output."
         ),
     ] = None,
+    details: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --ledger, also write what explains the scores (contributions, the "
+            "records behind them, reasons) to DIR/<program>/, as folders of Parquet parts."
+        ),
+    ] = None,
     program: Annotated[
         list[Path] | None, typer.Option(help="Program file to score with (repeatable).")
     ] = None,
@@ -189,18 +196,22 @@ def score(
             raise fail("--ledger needs --output: the scores of a ledger folder go to Parquet")
         try:
             with steps(console) as step:
-                results = score_lake(
-                    ledger, output, day, compiled, backend=engine_.value, step=step
-                )
+                runs = score_lake(
+                    ledger, output, day, compiled, backend=engine_.value, step=step,
+                    details=details,
+                )  # fmt: skip
         except (FileNotFoundError, ValueError, EngineUnavailable) as exc:
             raise fail(str(exc)) from None
-        for r in results:
+        for r in runs:
             console.print(
-                f"{r.program.id} ({r.program.version}) as of {r.as_of}: "
-                f"{r.scores.num_rows:,} subjects"
+                f"{r.program.id} ({r.program.version}) as of {r.as_of}: {r.subjects:,} subjects"
             )
         console.print(f"scores written to {output}")
+        if details is not None:
+            console.print(f"what explains them written to {details}")
         return
+    if details is not None:
+        raise fail("--details goes with --ledger: the store keeps each score's explanation")
     store = ready_store(db)
     try:
         with steps(console) as step:

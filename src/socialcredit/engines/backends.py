@@ -114,6 +114,15 @@ def _spark_materialise(session: Any, backend: Any) -> Callable[[ir.Table], ir.Ta
     return materialise
 
 
+def _spark_write(session: Any, backend: Any) -> Callable[[ir.Table, Path], None]:
+    """Results written by the executors, one part per partition, never collected."""
+
+    def write(table: ir.Table, folder: Path) -> None:
+        session.sql(backend.compile(table)).write.mode("overwrite").parquet(str(folder))
+
+    return write
+
+
 def spark_ledger(session: Any, folder: Path) -> Ledger:
     """A Parquet ledger folder (or a lake in the same layout) read by Spark."""
     backend = ibis.pyspark.connect(session)
@@ -122,6 +131,7 @@ def spark_ledger(session: Any, folder: Path) -> Ledger:
         **tables,
         constant=_spark_constant(session, backend),
         materialise=_spark_materialise(session, backend),
+        write=_spark_write(session, backend),
     )
 
 

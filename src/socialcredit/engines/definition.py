@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -29,17 +30,26 @@ CAP_RULE_PREFIX = "cap:"
 SECONDS_PER_DAY = 86400
 
 
+def write_parquet(table: ir.Table, folder: Path) -> None:
+    """Stream a result into a folder of Parquet parts (one part, on backends that write one
+    file); the backend writes it where it computes it, so no result passes through Python."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(folder / "part-00000.parquet")
+
+
 @dataclass(frozen=True)
 class Ledger:
     """The ledger's three tables on one backend; how the backend takes small constant tables
-    (a program's rules), and how it materialises an intermediate result (Ibis's cache by
-    default; Spark also cuts the lineage, or iterations would grow its plans without end)."""
+    (a program's rules), how it materialises an intermediate result (Ibis's cache by
+    default; Spark also cuts the lineage, or iterations would grow its plans without end),
+    and how it writes a result to a folder of Parquet parts."""
 
     subjects: ir.Table
     records: ir.Table
     relations: ir.Table
     constant: Callable[[pa.Table], ir.Table] = ibis.memtable
     materialise: Callable[[ir.Table], ir.Table] = ir.Table.cache
+    write: Callable[[ir.Table, Path], None] = write_parquet
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from socialcredit.engines.definition import Ledger, score_program
+from socialcredit.engines.definition import Ledger, Scoring, score_program
 from socialcredit.policy.compile import CompiledProgram
 
 ENGINES = ("duckdb",)
+
+# What explains a score: written beside the scores when a run streams its results to Parquet.
+DETAILS = ("contributions", "contribution_records", "reasons")
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,19 @@ class ProgramResult:
         )
 
 
-# DuckDB may hold this share of the machine's memory; past it, it spills to disk. The rest
-# is for the results brought back as Arrow and for the store they are written to.
-DUCKDB_MEMORY_SHARE = 0.5
+# DuckDB may hold this share of the machine's memory; past it, it spills to disk. Its process
+# takes about 1 GiB beyond the limit (allocations the limit does not count), and results
+# brought back as Arrow and the store they are written to need the rest.
+DUCKDB_MEMORY_SHARE = 0.4
 
 
 def duckdb_memory_limit() -> str:
-    """DuckDB's memory limit: SOCIALCREDIT_DUCKDB_MEMORY (e.g. `12GB`), else half of RAM."""
+    """DuckDB's memory limit: SOCIALCREDIT_DUCKDB_MEMORY (e.g. `12GB`), else 40% of RAM."""
     limit = os.environ.get("SOCIALCREDIT_DUCKDB_MEMORY")
     if limit:
         return limit
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return f"{int(physical * DUCKDB_MEMORY_SHARE) // 2**20}MB"
+    return f"{int(physical * DUCKDB_MEMORY_SHARE) // 2**20}MiB"
 
 
 def connect(engine: str = "duckdb") -> BaseBackend:
@@ -97,3 +101,10 @@ def run_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Progr
         contribution_records=scoring.contribution_records.to_pyarrow(),
         reasons=scoring.reasons.to_pyarrow(),
     )
+
+
+def write_details(scoring: Scoring, ledger: Ledger, folder: Path) -> None:
+    """Stream what explains the scores (contributions, the records behind them, reasons) to
+    folder/<output>/, written by the backend where it computes them."""
+    for name in DETAILS:
+        ledger.write(getattr(scoring, name), folder / name)

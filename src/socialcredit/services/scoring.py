@@ -5,9 +5,10 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,9 +20,9 @@ import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import Catalogue
 from socialcredit.engines import backends
-from socialcredit.engines.definition import Ledger
+from socialcredit.engines.definition import Ledger, score_program
 from socialcredit.engines.explain import explanations
-from socialcredit.engines.run import ProgramResult, run_program
+from socialcredit.engines.run import ProgramResult, run_program, write_details
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
 from socialcredit.store import ledger as ledger_store
@@ -111,6 +112,15 @@ def score_all(
     return summaries
 
 
+@dataclass(frozen=True)
+class LakeRun:
+    """What one program's run over a ledger folder wrote."""
+
+    program: CompiledProgram
+    as_of: date
+    subjects: int
+
+
 def score_lake(
     folder: Path,
     output: Path,
@@ -119,7 +129,8 @@ def score_lake(
     *,
     backend: str = "spark",
     step: Callable[[str], None] | None = None,
-) -> list[ProgramResult]:
+    details: Path | None = None,
+) -> list[LakeRun]:
     """Score a Parquet ledger folder (an export, or a lake in its layout) without the store."""
     as_of = as_of or today()
     compiled = list(programs) if programs is not None else active_programs()
@@ -136,10 +147,64 @@ def score_lake(
         ledger = backends.duckdb_parquet_ledger(folder)
     else:
         raise ValueError("a ledger folder is scored with --engine spark or --engine duckdb")
-    results = score_ledger(ledger, as_of, compiled, report)
-    report("writing results")
-    write_results(results, output)
-    return results
+    return write_scoring(ledger, output, as_of, compiled, details=details, step=report)
+
+
+def write_scoring(
+    ledger: Ledger,
+    output: Path,
+    as_of: date,
+    programs: Sequence[CompiledProgram],
+    *,
+    details: Path | None = None,
+    step: Callable[[str], None] | None = None,
+) -> list[LakeRun]:
+    """Score a ledger and write the results to Parquet without ever holding them whole: every
+    program's scores to one file, and with `details`, what explains them to
+    details/<program>/<output>/. The backend writes each result where it computes it; the
+    scores are then gathered into the one file batch by batch. Nothing is replaced until every
+    program is written."""
+    report = step or (lambda _message: None)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        for program in programs:
+            report(f"scoring {program.id}")
+            scoring = score_program(program, ledger, as_of)
+            ledger.write(scoring.scores, staging / "scores" / program.id)
+            if details is not None:
+                report(f"writing what explains {program.id}")
+                write_details(scoring, ledger, staging / "details" / program.id)
+        runs = []
+        with _scores_file(output) as writer:
+            for program in programs:
+                subjects = 0
+                for batch in _batches(staging / "scores" / program.id):
+                    writer.write_table(_published(batch, program, as_of))
+                    subjects += batch.num_rows
+                runs.append(LakeRun(program, as_of, subjects))
+        if details is not None:
+            _replace_details(staging / "details", details)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return runs
+
+
+def _batches(folder: Path) -> Iterator[pa.RecordBatch]:
+    """The rows of a folder of Parquet parts, a batch at a time (the engines' marker and
+    checksum files skipped)."""
+    for part in sorted(folder.glob("*.parquet")):
+        yield from pq.ParquetFile(part).iter_batches()
+
+
+def _replace_details(staged: Path, details: Path) -> None:
+    """Move freshly written details in place of the last run's, replacing only the folders a
+    run writes (details/<program>/<output>), never anything else the folder holds."""
+    for written in sorted(staged.glob("*/*")):
+        target = details / written.parent.name / written.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(written, target)
 
 
 RESULT_SCHEMA = pa.schema(
@@ -148,39 +213,51 @@ RESULT_SCHEMA = pa.schema(
         ("program", pa.string()),
         ("policy_version", pa.string()),
         ("as_of", pa.date32()),
+        ("subject_kind", pa.string()),
         ("status", pa.string()),
         ("score", pa.int64()),
+        ("clamp", pa.int64()),
         ("grade", pa.string()),
         ("percentile", pa.float64()),
     ]
 )
 
 
+def _published(
+    scores: pa.Table | pa.RecordBatch, program: CompiledProgram, as_of: date
+) -> pa.Table:
+    """Scores as published in Parquet: each row names its program, policy version and day."""
+    n = scores.num_rows
+    constants = {
+        "program": pa.repeat(pa.scalar(program.id, pa.string()), n),
+        "policy_version": pa.repeat(pa.scalar(program.version, pa.string()), n),
+        "as_of": pa.repeat(pa.scalar(as_of, pa.date32()), n),
+    }
+    columns = [
+        constants[f.name] if f.name in constants else scores.column(f.name).cast(f.type)
+        for f in RESULT_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=RESULT_SCHEMA)
+
+
 def write_results(results: Sequence[ProgramResult], output: Path) -> None:
     """Every program's scores in one Parquet file, written whole or not at all."""
-    parts = []
-    for result in results:
-        scores = result.scores
-        n = scores.num_rows
-        parts.append(
-            pa.table(
-                {
-                    "subject": scores.column("subject"),
-                    "program": pa.array([result.program.id] * n, pa.string()),
-                    "policy_version": pa.array([result.program.version] * n, pa.string()),
-                    "as_of": pa.array([result.as_of] * n, pa.date32()),
-                    "status": scores.column("status"),
-                    "score": scores.column("score").cast(pa.int64()),
-                    "grade": scores.column("grade"),
-                    "percentile": scores.column("percentile").cast(pa.float64()),
-                },
-                schema=RESULT_SCHEMA,
-            )
-        )
-    table = pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
+    with _scores_file(output) as writer:
+        for result in results:
+            writer.write_table(_published(result.scores, result.program, result.as_of))
+
+
+@contextmanager
+def _scores_file(output: Path) -> Iterator[pq.ParquetWriter]:
+    """A writer of published scores that replaces `output` only once every row is in."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    pq.write_table(table, partial)
+    try:
+        with pq.ParquetWriter(partial, RESULT_SCHEMA) as writer:
+            yield writer
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(output)
 
 

@@ -16,7 +16,7 @@ from socialcredit.domain.lists import LedgerRecord, ScoreFact, entry_of
 from socialcredit.domain.measures import Outcome, SubjectFacts, decide
 from socialcredit.engines.run import connect
 from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, render_html, simulate
-from socialcredit.lab.behaviour import incentive, pay_probability
+from socialcredit.lab.behaviour import Habits, draw_records, incentive, pay_probability
 from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, unaudited_for
 from socialcredit.lab.figures import FIGURE_KEYS, figures
 from socialcredit.lab.listed import list_measures
@@ -335,6 +335,33 @@ def test_paying_repairs_the_record_and_the_engine_honours_it() -> None:
     assert after.rules["card_overdue"][i] == 0
     assert after.score[i] == before.score[i] - before.rules["card_overdue"][i]
     assert world.stats[1].repaired == 1 and world.stats[1].payers == 1
+
+
+def test_new_records_copy_their_own_subjects_history() -> None:
+    """A heavy volunteer keeps logging long hours and a light one short; a subject with no
+    hours of its own draws from everyone's."""
+    heavy, light, none = person(1), person(2), person(3)
+    recs = [Rec(heavy, "volunteer.hours", 30 * m, value=40.0) for m in range(1, 13)]
+    recs += [Rec(light, "volunteer.hours", 30 * m, value=2.0) for m in range(1, 13)]
+    recs += clean(heavy) + clean(light) + clean(none)
+    pop = population(recs)
+    habits = Habits(pop, Behaviour())
+    day = (AS_OF - date(1970, 1, 1)).days
+    multiplier = np.ones((pop.n, len(habits.kinds)), np.float32)
+    drawn = [
+        draw_records(np.random.default_rng(s), habits, multiplier * 50, day, day + 30, 10**6, pop.n)
+        for s in range(20)
+    ]
+    hours = pop.kinds.get("volunteer.hours")
+    values: dict[int, set[float]] = {0: set(), 1: set(), 2: set()}
+    for new in drawn:
+        mine = new.kind == hours
+        for subject, value in zip(new.subject[mine], new.value[mine], strict=True):
+            values[int(subject)].add(float(value))
+    index = {subject: i for i, subject in enumerate(pop.ids)}
+    assert values[index[heavy]] == {40.0}
+    assert values[index[light]] == {2.0}
+    assert values[index[none]] == {40.0, 2.0}
 
 
 def test_add_months_keeps_the_day_or_the_month_end() -> None:

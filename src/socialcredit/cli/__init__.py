@@ -174,7 +174,8 @@ def score(
         Path | None,
         typer.Option(
             help="With --ledger, also write what explains the scores (contributions, the "
-            "records behind them, reasons) to DIR/<program>/, as folders of Parquet parts."
+            "records behind them, reasons) into this folder: a sub-folder per program, "
+            "each output as Parquet parts."
         ),
     ] = None,
     program: Annotated[

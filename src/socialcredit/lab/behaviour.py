@@ -4,8 +4,9 @@ The model (docs/lab.md has the why):
 
 - Habits. Each subject keeps producing records of every kind at the monthly rate of its own
   history, shrunk a little towards its kind of subject's average (a Gamma-Poisson posterior
-  mean with `prior_months` of prior weight). New records take their furnisher and value from
-  a random historical record of the same kind.
+  mean with `prior_months` of prior weight). A new record takes its furnisher and value from
+  a random one of the subject's own historical records of its kind (a heavy volunteer keeps
+  logging long hours), or, where it has none, from a random record of the kind.
 - Incentive. A scored subject within `window_share` of the program's range of a decision
   cutoff or grade boundary (either side) feels an incentive from 0 (at the window's edge) to 1
   (on the cutoff). Conduct it controls responds: adverse kinds happen less often
@@ -169,11 +170,17 @@ class Habits:
             prior = behaviour.prior_months
             rates[group] = (counts[group] + prior * mean[None, :]) / (self.months + prior)
         self.rates = rates.astype(np.float32)
-        # a pool of historical records per kind, to draw furnishers and values from
+        # historical records to draw furnishers and values from: each subject's own of each
+        # kind (ordered by subject and kind), and a pool per kind for subjects with none
         rows = np.flatnonzero(keep)
         order = rows[np.argsort(kind_col, kind="stable")]
         self.pool = order
         self.pool_start = np.searchsorted(np.sort(kind_col), np.arange(len(codes) + 1))
+        self.width = width
+        own_cell = subject * width + kind_col
+        by_cell = np.argsort(own_cell, kind="stable")
+        self.own = rows[by_cell]
+        self.own_cell = own_cell[by_cell]
         self.furnisher = records.furnisher
         self.value = records.value
 
@@ -211,8 +218,7 @@ def draw_records(
     subject = np.repeat(rows, times)
     column = np.repeat(cols, times)
     m = len(subject)
-    size = habits.pool_start[column + 1] - habits.pool_start[column]
-    pick = habits.pool[habits.pool_start[column] + (rng.random(m) * size).astype(np.int64)]
+    pick = _historical(rng, habits, subject, column)
     day = first_day + (rng.random(m) * max(1, stop_day - first_day)).astype(np.int64)
     return Records.build(
         np.arange(next_id, next_id + m),
@@ -223,6 +229,23 @@ def draw_records(
         habits.value[pick],
         np.full(m, -1),
     )
+
+
+def _historical(
+    rng: np.random.Generator, habits: Habits, subject: np.ndarray, column: np.ndarray
+) -> np.ndarray:
+    """For each new record, a random historical record to copy: one of its subject's own of
+    that kind, else one of the kind's pool."""
+    draw = rng.random(len(subject))
+    size = habits.pool_start[column + 1] - habits.pool_start[column]
+    pick: np.ndarray = habits.pool[habits.pool_start[column] + (draw * size).astype(np.int64)]
+    cell = subject * habits.width + column
+    lo = np.searchsorted(habits.own_cell, cell, "left")
+    hi = np.searchsorted(habits.own_cell, cell, "right")
+    own = hi > lo
+    at = lo[own] + (draw[own] * (hi - lo)[own]).astype(np.int64)
+    pick[own] = habits.own[at]
+    return pick
 
 
 @dataclass(frozen=True)

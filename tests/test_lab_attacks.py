@@ -8,7 +8,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from ledgers import AS_OF, Rec, build, person
+from ledgers import AS_OF, Rec, Rel, build, organisation, person
 from socialcredit.lab import Attacks, LabConfig, gate, lab_catalogue, simulate
 from socialcredit.lab.defences import (
     RECIPROCAL,
@@ -22,6 +22,7 @@ from socialcredit.lab.figures import figures
 from socialcredit.lab.population import DAY_US, Relations, population_from_tables
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import load_program_text, shipped_catalogue, shipped_program
+from test_lab import clean, population, run_lab
 
 START = date(2026, 1, 1)
 
@@ -81,9 +82,9 @@ def test_report_floods_and_rings_are_held_before_adjudication() -> None:
         assert ring["points_moved"] == 0
 
 
-def test_a_phoenix_company_is_flagged_but_sheds_its_record() -> None:
+def test_a_phoenix_company_sheds_its_record_and_is_caught_only_if_blacklisted() -> None:
     phoenix = attacks_of(1)["phoenix"]
-    assert phoenix["applicable"] and phoenix["caught"]
+    assert phoenix["applicable"] and phoenix["caught"] == (phoenix["old_on_list"] is not None)
     assert phoenix["points_moved"] > 0 and phoenix["score_after"] == 1000
     assert attacks_of(0)["phoenix"]["applicable"] is False  # sesame scores persons only
 
@@ -143,3 +144,35 @@ def test_too_small_a_population_for_attacks_is_an_error() -> None:
     config = LabConfig(months=0, start=AS_OF)
     with pytest.raises(ValueError, match="too small"):
         simulate([program("rongcheng")], lab_catalogue(), config, population=pop)
+
+
+def phoenix_of(listed: bool) -> dict:
+    """A phoenix attack on a hand-built city: two scored organisations, each with its legal
+    representative; the worse-scored one has an unpaid judgment (on the defaulters' list) when
+    `listed`."""
+
+    people = [person(100 + i) for i in range(30)]
+    bad, good = organisation(1), organisation(2)
+    records = [r for p in people for r in clean(p)]
+    for org in (bad, good):
+        records += [Rec(org, "tax.filed_on_time", d) for d in (400, 300, 200)]
+    records.append(Rec(bad, "court.judgment_unfulfilled" if listed else "tax.arrears", 100,
+                       value=1000.0, evidence="C7"))  # fmt: skip
+    relations = [
+        Rel(people[0], bad, "legal_representative_of", days=800),
+        Rel(people[1], good, "legal_representative_of", days=800),
+    ]
+    pop = population(records, relations)
+    config = {"mount_attacks": True, "attacks": Attacks(ring_size=2, flood_reporters=2)}
+    world = run_lab(["rongcheng"], pop, **config).worlds[0]
+    return next(a.as_json() for a in world.attacks if a.attack == "phoenix")
+
+
+def test_the_platforms_phoenix_flag_catches_a_blacklisted_organisation_re_registering() -> None:
+    caught = phoenix_of(listed=True)
+    assert caught["old_on_list"] == "judgment_defaulters" and caught["caught"]
+    assert caught["flags"][0].startswith("shares legal representative")
+    assert caught["points_moved"] > 0  # the new code starts clean: the record is shed
+    # an organisation on no blacklist is not flagged: the platform flags phoenixes of listed ones
+    missed = phoenix_of(listed=False)
+    assert missed["old_on_list"] is None and missed["caught"] is False and missed["flags"] == []

@@ -12,8 +12,12 @@ move another's target.
 - report_ring: colluders who trade reports among themselves (reciprocally, while related) and
   all report the target.
 - report_flood: a few reporters file many false reports about the target in one month.
-- phoenix: the worst-scored organisation with a legal representative re-registers under a
-  new code with the same representative, shedding its record.
+- phoenix: an organisation with a legal representative re-registers under a new code with the
+  same representative at the same registered address, shedding its record: the worst-scored
+  one on a blacklist (the motive to shed it), else the worst-scored. Caught when the
+  platform's own phoenix flag (`domain.lists.phoenix_reason`) flags the new code; the lab
+  keeps no addresses, so each organisation has one of its own and the new code copies the
+  old one's.
 
 For the report attacks a twin target receives the same reports unscreened, so the report
 shows what the screening rules are worth (`points_moved_unscreened`).
@@ -21,13 +25,16 @@ shows what the screening rules are worth (`points_moved_unscreened`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 
+from socialcredit.domain.lists import ListDefinition, ListEntry, Representation, phoenix_reason
 from socialcredit.lab import defences
+from socialcredit.lab.listed import blacklisted
 from socialcredit.lab.population import (
     DAY_US,
     Audit,
@@ -251,8 +258,10 @@ def run_attacks(
     last: MonthScores,
     attacks: Attacks,
     seed: int,
+    lists: Sequence[ListDefinition],
 ) -> list[AttackResult]:
-    """Mount every attack on the final ledger, score once, and report each target's move."""
+    """Mount every attack on the final ledger, score once, and report each target's move.
+    `lists` are the catalogue's lists, for the blacklists the phoenix flag reads."""
     program = compiled.program
     rng = np.random.default_rng([seed, 7_777])
     as_of = last.as_of
@@ -363,23 +372,30 @@ def run_attacks(
     rep_code = population.relation_kinds.get(REPRESENTATIVE)
     orgs_in_scope = "organisation" in program.subjects
     phoenix_new: int | None = None
+    listed: dict[int, ListEntry] = {}
     if orgs_in_scope and rep_code is not None:
         reps = (population.relations.relation == rep_code) & population.relations.active(day)
         represented = np.zeros(n, bool)
         represented[population.relations.other[reps]] = True
         orgs = np.flatnonzero(last.scored & ~population.person[:n] & represented)
-        if len(orgs):
-            old = int(orgs[np.lexsort((orgs, last.score[orgs]))[0]])
+        listed = blacklisted(lists, population, population.records, n, as_of)
+        on_list = np.array([o for o in orgs if int(o) in listed], np.int64)
+        pool = on_list if len(on_list) else orgs
+        if len(pool):
+            old = int(pool[np.lexsort((pool, last.score[pool]))[0]])
             rep = population.relations.subject[reps][population.relations.other[reps] == old][0]
             phoenix_new = int(build.subjects(1, person=False)[0])
             build.relate(np.array([rep]), np.array([phoenix_new]), REPRESENTATIVE, day - 20)
             build.record(np.array([phoenix_new]), "tax.filed_on_time", np.array([day - 10]))
+            entry = listed.get(old)
             results["phoenix"] = AttackResult(
                 "phoenix",
-                "the worst-scored organisation re-registers under a new code with the same "
-                "legal representative",
+                "the worst-scored organisation"
+                + (" on a blacklist" if entry is not None else "")
+                + " re-registers under a new code with the same legal representative and "
+                "address",
                 applicable=True,
-                details={"old_code": population.ids[old]},
+                details={"old_code": population.ids[old], "old_on_list": entry and entry.list},
             )
             watch["phoenix"] = old
     if "phoenix" not in results:
@@ -402,13 +418,10 @@ def run_attacks(
     bursts = defences.relation_bursts(
         attacked.relations, first_day, attacks.young_days, attacks.burst_limit
     )
-    poorly = np.zeros(attacked.n, bool)
-    poorly[:n] = last.scored & (last.score < program.base)
-    phoenixes = defences.shared_representatives(
-        attacked.relations,
-        rep_code,
-        np.array([] if phoenix_new is None else [phoenix_new], np.int64),
-        poorly,
+    phoenix_flag = (
+        None
+        if phoenix_new is None
+        else _phoenix_flag(attacked, rep_code, phoenix_new, watch["phoenix"], listed)
     )
 
     def before(subject: int) -> int | None:
@@ -434,8 +447,8 @@ def run_attacks(
             result.flags = [defences.BURST] if result.caught else []
             result.details["relationship_points_after"] = int(after.relationship[target])
         if name == "phoenix" and phoenix_new is not None:
-            result.caught = phoenix_new in phoenixes
-            result.flags = [defences.PHOENIX] if result.caught else []
+            result.caught = phoenix_flag is not None
+            result.flags = [phoenix_flag] if phoenix_flag is not None else []
         if name + "/twin" in watch:
             twin = watch[name + "/twin"]
             was, is_ = before(twin), now(twin)
@@ -443,6 +456,38 @@ def run_attacks(
                 is_ - was if was is not None and is_ is not None else None
             )
     return list(results.values())
+
+
+def _phoenix_flag(
+    population: Population,
+    rep_code: int | None,
+    new: int,
+    old: int,
+    listed: dict[int, ListEntry],
+) -> str | None:
+    """The platform's phoenix flag on the new organisation, with why, or None. It reads the
+    legal representations of the new organisation's representatives, the blacklist entries, and
+    registered addresses: each organisation its own, the new one the old one's."""
+    relations = population.relations
+    reps = relations.relation == rep_code
+    mine = set(relations.subject[reps & (relations.other == new)].tolist())
+    theirs = reps & np.isin(relations.subject, list(mine))
+    ids = population.ids
+    starts = relations.start[theirs].astype("datetime64[us]").astype(object).tolist()
+    representations = [
+        Representation(ids[p], ids[o], start)
+        for p, o, start in zip(
+            relations.subject[theirs].tolist(),
+            relations.other[theirs].tolist(),
+            starts,
+            strict=True,
+        )
+    ]
+    organisations = {r.organisation for r in representations}
+    addresses = {o: f"registered office of {o}" for o in organisations}
+    addresses[ids[new]] = addresses.get(ids[old], f"registered office of {ids[old]}")
+    on_list = {ids[s]: entry for s, entry in listed.items() if ids[s] in organisations}
+    return phoenix_reason(ids[new], representations, addresses, on_list)
 
 
 def _first_days(population: Population) -> np.ndarray:

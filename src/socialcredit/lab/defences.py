@@ -1,4 +1,5 @@
-"""Flag rules the lab runs against attacks (modelled here; not yet part of the platform).
+"""Flag rules the lab runs against report and Sybil attacks (modelled here; not yet part of the
+platform). The phoenix attack meets the platform's own flag (`domain.lists.phoenix_reason`).
 
 Reports between subjects (issue 6) are not built. The lab models the DESIGN.md defence
 "reports adjudicated before they count": a report is screened by simple rules, a flagged
@@ -23,14 +24,12 @@ __all__ = [
     "adjudicate",
     "relation_bursts",
     "screen_reports",
-    "shared_representatives",
 ]
 
 RELATED = "report between related subjects"
 RECIPROCAL = "reciprocal reports"
 REPORTER_RATE = "reporter over the monthly limit"
 BURST = "burst of relations from new identities"
-PHOENIX = "new organisation shares a legal representative with a poorly scored one"
 
 
 @dataclass(frozen=True)
@@ -121,19 +120,3 @@ def relation_bursts(
         unique, counts = np.unique(key, return_counts=True)
         found.update(int(s) for s in (unique[counts >= limit] >> 24).tolist())
     return found
-
-
-def shared_representatives(
-    relations: Relations,
-    representative_code: int | None,
-    new_organisations: np.ndarray,
-    poorly_scored: np.ndarray,
-) -> set[int]:
-    """New organisations whose legal representative represents a poorly scored organisation."""
-    if representative_code is None:
-        return set()
-    reps = relations.relation == representative_code
-    person, org = relations.subject[reps], relations.other[reps]
-    bad_reps = set(person[poorly_scored[org]].tolist())
-    is_new = np.isin(org, new_organisations)
-    return {int(o) for p, o in zip(person[is_new], org[is_new], strict=True) if int(p) in bad_reps}

@@ -23,7 +23,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from socialcredit.domain.lists import LedgerRecord, ListDefinition, ListEntry, entry_of, kinds_read
+from socialcredit.domain.lists import (
+    LedgerRecord,
+    ListDefinition,
+    ListEntry,
+    ListKind,
+    entry_of,
+    kinds_read,
+)
 from socialcredit.domain.measures import Effect, Measure, Service, SubjectFacts, decide
 from socialcredit.domain.records import in_force
 from socialcredit.lab.population import DAY_US, Population, Records, day_of
@@ -32,6 +39,7 @@ from socialcredit.policy.measures import MeasuresCatalogue
 __all__ = [
     "ListMeasure",
     "audit_effect",
+    "blacklisted",
     "case_kinds",
     "end_of_day",
     "from_records",
@@ -210,16 +218,15 @@ def _no_entry(measure: ListMeasure, now: datetime) -> ListEntry | None:
 
 
 def _held(
-    measures: Sequence[ListMeasure],
+    entering: set[str],
+    definitions: Sequence[ListDefinition],
     population: Population,
     records: Records,
     n: int,
     now: datetime,
 ) -> dict[int, list[LedgerRecord]]:
-    """The records in force at `now`, of the kinds the measures' lists and tests read, of each
-    subject (below n) with a record of a kind that can put it under one of the measures."""
-    definitions = [m.definition for m in measures if m.definition is not None]
-    entering = {k for m in measures for k in m.kinds}
+    """The records in force at `now`, of the kinds the lists and tests read, of each subject
+    (below n) with a record of a kind that can put it under one of them (`entering`)."""
     read = kinds_read(definitions) | entering
 
     def codes(kinds: Iterable[str]) -> np.ndarray:
@@ -273,8 +280,9 @@ def touched_by(
     """Per measure (by name), whether it applies to each of subjects 0..n-1 at the end of
     `as_of`, from `records` (the ledger as it stood then)."""
     now = end_of_day(as_of)
-    held = _held(measures, population, records, n, now)
     definitions = {m.definition.name: m.definition for m in measures if m.definition is not None}
+    entering = {k for m in measures for k in m.kinds}
+    held = _held(entering, list(definitions.values()), population, records, n, now)
     entries = {name: _entries(d, population, held, now) for name, d in definitions.items()}
     out: dict[str, np.ndarray] = {}
     for measure in measures:
@@ -290,3 +298,23 @@ def touched_by(
                 touched[subject] = _applies(measure, facts, now)
         out[measure.name] = touched
     return out
+
+
+def blacklisted(
+    definitions: Iterable[ListDefinition],
+    population: Population,
+    records: Records,
+    n: int,
+    as_of: date,
+) -> dict[int, ListEntry]:
+    """Subjects (below n) on a blacklist entered by records at the end of `as_of`, each with
+    its entry on the first such list that holds it, as the phoenix flag reads them."""
+    lists = [d for d in definitions if d.kind is ListKind.BLACKLIST and d.records is not None]
+    entering = {k for d in lists if d.records is not None for k in d.records.kinds}
+    now = end_of_day(as_of)
+    held = _held(entering, lists, population, records, n, now)
+    found: dict[int, ListEntry] = {}
+    for definition in lists:
+        for subject, entry in _entries(definition, population, held, now).items():
+            found.setdefault(subject, entry)
+    return found

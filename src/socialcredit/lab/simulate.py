@@ -119,6 +119,7 @@ class World:
         self.cutoffs: list[Cutoff] = cutoffs_for(catalogue, self.program)
         self.unaudited: list[Unaudited] = unaudited_for(catalogue, self.program)
         self.list_measures: list[ListMeasure] = list_measures(catalogue)
+        self.lists = list(catalogue.lists.values())
         self.catalogue_version = catalogue.version
         self.config = config
         self.behaviour = config.behaviour
@@ -324,6 +325,7 @@ class World:
             self.months[-1],
             self.config.attacks,
             self.config.seed,
+            self.lists,
         )
         self.seconds += time.perf_counter() - started
 

@@ -1,10 +1,11 @@
 """Flag rules the lab runs against report and Sybil attacks (modelled here; not yet part of the
 platform). The phoenix attack meets the platform's own flag (`domain.lists.phoenix_reason`).
 
-Reports between subjects (issue 6) are not built. The lab models the DESIGN.md defence
-"reports adjudicated before they count": a report is screened by simple rules, a flagged
-reporter's reports are held, and the rest go to an adjudicator who upholds a false report with
-probability `adjudicator_error`; only an upheld report becomes a record.
+The lab models the DESIGN.md defence "reports adjudicated before they count" with a screen of
+its own: a report is screened by simple rules, a flagged reporter's reports are held, and the
+rest go to an adjudicator who upholds a false report with probability `adjudicator_error`; only
+an upheld report becomes a record. The platform's reports (`domain.reports`) differ: a filing
+past the rate limit is refused, and flags inform the adjudicator rather than hold a report.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from functools import cache
 
@@ -10,18 +11,12 @@ import pytest
 
 from ledgers import AS_OF, Rec, Rel, build, organisation, person
 from socialcredit.lab import Attacks, LabConfig, gate, lab_catalogue, simulate
-from socialcredit.lab.defences import (
-    RECIPROCAL,
-    RELATED,
-    REPORTER_RATE,
-    Reports,
-    relation_bursts,
-    screen_reports,
-)
+from socialcredit.lab.defences import RATE_LIMIT, Reports, relation_bursts, screen_reports
 from socialcredit.lab.figures import figures
-from socialcredit.lab.population import DAY_US, Relations, population_from_tables
+from socialcredit.lab.population import DAY_US, Relations, day_of, population_from_tables
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import load_program_text, shipped_catalogue, shipped_program
+from socialcredit.policy.reports import shipped_report_settings
 from test_lab import clean, population, run_lab
 
 START = date(2026, 1, 1)
@@ -69,17 +64,25 @@ def test_a_patient_sybil_ring_is_bounded_by_the_factor_ceiling() -> None:
     assert aged["caught"] is False
 
 
-def test_report_floods_and_rings_are_held_before_adjudication() -> None:
+def test_reports_meet_the_platforms_rate_limit_and_flags() -> None:
+    limit = shipped_report_settings().max_reports
     for index in (0, 1):
         found = attacks_of(index)
         flood, ring = found["report_flood"], found["report_ring"]
-        assert flood["caught"] and REPORTER_RATE in flood["flags"]
-        assert flood["points_moved"] == 0 and flood["held"] == flood["reports_about_target"]
-        # without the flag rules, an adjudicator wrong half the time would have upheld many
-        assert flood["upheld_unscreened"] > 50
-        assert flood["points_moved_unscreened"] < 0
-        assert ring["caught"] and {RECIPROCAL, RELATED} <= set(ring["flags"])
-        assert ring["points_moved"] == 0
+        # 10 reporters file 20 reports each in a day: all but `limit` each are refused
+        assert flood["caught"] and flood["flags"] == [RATE_LIMIT]
+        assert flood["refused"] == flood["reports_about_target"] - 10 * limit
+        assert flood["flagged"] == 0 and flood["upheld"] <= 10 * limit
+        # without the limit, an adjudicator wrong half the time upholds many more
+        assert flood["upheld_unscreened"] > 50 and flood["upheld"] < flood["upheld_unscreened"]
+        # the few upheld are enough: the rule's cap is reached either way
+        assert flood["points_moved"] < 0 and flood["points_moved_unscreened"] < 0
+        # the colluders' trades are flagged (related, and each pair a ring of two); their
+        # reports about the target carry no flag, so they meet the adjudicator's error rate
+        assert ring["caught"] and ring["flags"] == ["related", "ring"]
+        assert ring["flagged"] == 0 and ring["refused"] == 0
+        assert ring["upheld"] == ring["upheld_unscreened"]
+        assert ring["points_moved"] == ring["points_moved_unscreened"]
 
 
 def test_a_phoenix_company_sheds_its_record_and_is_caught_only_if_blacklisted() -> None:
@@ -113,21 +116,21 @@ def relations(pairs: list[tuple[int, int]], start_day: int = 0) -> Relations:
     )
 
 
-def test_screening_rules() -> None:
-    rel = relations([(0, 1)])
+def test_the_platforms_report_rules_screen_each_filing() -> None:
+    people = [person(200 + i) for i in range(10)]
+    pop = population([r for p in people for r in clean(p)], [Rel(people[0], people[1])])
+    at = [pop.ids.index(p) for p in people]
+    settings = replace(shipped_report_settings(), max_reports=3, window_days=30, ring_days=90)
     reports = Reports(
-        reporter=np.array([0, 2, 3, 3, 3, 3, 5, 6]),
-        target=np.array([1, 4, 9, 9, 9, 9, 6, 5]),
-        day=np.full(8, 100),
+        reporter=np.array([at[i] for i in (0, 2, 3, 3, 3, 3, 5, 6)]),
+        target=np.array([at[i] for i in (1, 4, 9, 9, 9, 9, 6, 5)]),
+        day=np.full(8, day_of(AS_OF)),
     )
-    result = screen_reports(reports, rel, n=10, max_per_month=3, day=100)
-    assert result.reasons == {
-        0: [RELATED],
-        3: [REPORTER_RATE],
-        5: [RECIPROCAL],
-        6: [RECIPROCAL],
-    }
-    assert result.held.tolist() == [True, False, True, True, True, True, True, True]
+    result = screen_reports(reports, pop.relations, pop, settings, day_of(AS_OF))
+    # 0 reports a contact; 3's fourth report in a day is past the limit; 5 and 6 trade reports
+    assert result.flagged.tolist() == [True, False, False, False, False, False, True, True]
+    assert result.refused.tolist() == [False, False, False, False, False, True, False, False]
+    assert result.rules == [RATE_LIMIT, "related", "ring"] and result.caught
 
 
 def test_relation_bursts_from_young_identities() -> None:

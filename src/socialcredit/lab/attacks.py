@@ -46,6 +46,7 @@ from socialcredit.lab.population import (
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
+from socialcredit.policy.reports import shipped_report_settings
 
 __all__ = ["AttackResult", "Attacks", "run_attacks"]
 
@@ -74,7 +75,7 @@ class Attacks:
     flood_reports: int = 200
     flood_reporters: int = 10
     adjudicator_error: float = 0.05
-    max_reports_per_month: int = 3
+    flagged_error: float = 0.0
     report_kind: str = "contract.breached"
     burst_limit: int = 10
     young_days: int = 365
@@ -330,21 +331,24 @@ def run_attacks(
         )
     )
     lab_furnisher = population.furnishers.code(LAB_FURNISHER)
+    settings = shipped_report_settings()
     for name, (reporter, about, target, twin, text) in plans.items():
         reports = defences.Reports(reporter, about, np.full(len(reporter), report_day))
-        screen = defences.screen_reports(
-            reports, relations_now, n, attacks.max_reports_per_month, day
-        )
+        screen = defences.screen_reports(reports, relations_now, population, settings, day)
         on_target = reports.target == target
-        upheld = defences.adjudicate(rng, len(reporter), attacks.adjudicator_error)
-        counted = on_target & ~screen.held & upheld
+        # one draw per report: the unscreened twin meets the same adjudicator, without flags
+        draw = rng.random(len(reporter))
+        error, flagged_error = attacks.adjudicator_error, attacks.flagged_error
+        upheld = defences.adjudicate(draw, screen.flagged, error, flagged_error)
+        unscreened = defences.adjudicate(draw, np.zeros(len(draw), bool), error, flagged_error)
+        counted = on_target & ~screen.refused & upheld
         build.record(
             np.full(int(counted.sum()), target),
             attacks.report_kind,
             np.full(int(counted.sum()), report_day),
             lab_furnisher,
         )
-        twin_upheld = int((on_target & upheld).sum())
+        twin_upheld = int((on_target & unscreened).sum())
         build.record(
             np.full(twin_upheld, twin),
             attacks.report_kind,
@@ -355,14 +359,16 @@ def run_attacks(
             name,
             text,
             applicable=True,
-            caught=screen.flagged,
-            flags=screen.rules(),
+            caught=screen.caught,
+            flags=screen.rules,
             details={
                 "reports_about_target": int(on_target.sum()),
-                "held": int((on_target & screen.held).sum()),
+                "refused": int((on_target & screen.refused).sum()),
+                "flagged": int((on_target & screen.flagged).sum()),
                 "upheld": int(counted.sum()),
                 "upheld_unscreened": twin_upheld,
                 "adjudicator_error": attacks.adjudicator_error,
+                "flagged_error": attacks.flagged_error,
             },
         )
         watch[name] = target

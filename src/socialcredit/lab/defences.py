@@ -1,25 +1,27 @@
-"""Flag rules the lab runs against report and Sybil attacks (modelled here; not yet part of the
-platform). The phoenix attack meets the platform's own flag (`domain.lists.phoenix_reason`).
+"""How the lab's attacks meet the defences.
 
-The lab models the DESIGN.md defence "reports adjudicated before they count" with a screen of
-its own: a report is screened by simple rules, a flagged reporter's reports are held, and the
-rest go to an adjudicator who upholds a false report with probability `adjudicator_error`; only
-an upheld report becomes a record. The platform's reports (`domain.reports`) differ: a filing
-past the rate limit is refused, and flags inform the adjudicator rather than hold a report.
+Reports of breaches meet the platform's own rules (`domain.reports`): a filing past the
+reporter's rate limit is refused (`next_report_at`), and every filed report goes to an
+adjudicator with its flags (`flags`: reporter and target related, a ring of reports). Flags
+inform, they do not decide: the lab's adjudicator upholds a false report with probability
+`adjudicator_error`, or `flagged_error` when a flag warns it. Only an upheld report becomes a
+record. The burst rule for Sybil rings is the lab's own (the platform does not run it); the
+phoenix attack meets the platform's flag (`domain.lists.phoenix_reason`, in `attacks`).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
-from socialcredit.lab.population import DAY_US, Relations
+from socialcredit.domain.reports import Filing, ReportSettings, Tie, flags, next_report_at
+from socialcredit.lab.population import DAY_US, Population, Relations
 
 __all__ = [
-    "RECIPROCAL",
-    "RELATED",
-    "REPORTER_RATE",
+    "RATE_LIMIT",
     "Reports",
     "ScreenResult",
     "adjudicate",
@@ -27,15 +29,14 @@ __all__ = [
     "screen_reports",
 ]
 
-RELATED = "report between related subjects"
-RECIPROCAL = "reciprocal reports"
-REPORTER_RATE = "reporter over the monthly limit"
+RATE_LIMIT = "rate_limit"
 BURST = "burst of relations from new identities"
 
 
 @dataclass(frozen=True)
 class Reports:
-    """Reports of breaches: who reported whom, on which day (all false in the lab's attacks)."""
+    """Reports of breaches, in filing order: who reported whom, on which day (all false in the
+    lab's attacks)."""
 
     reporter: np.ndarray
     target: np.ndarray
@@ -47,57 +48,68 @@ class Reports:
 
 @dataclass(frozen=True)
 class ScreenResult:
-    """Which reports are held, and the rules that flagged each reporter."""
+    """Which filings the rate limit refused, which filed reports carry a flag, and the rules
+    that fired (flag codes, and `rate_limit`)."""
 
-    held: np.ndarray
-    reasons: dict[int, list[str]]
+    refused: np.ndarray
+    flagged: np.ndarray
+    rules: list[str]
 
     @property
-    def flagged(self) -> bool:
-        return bool(self.reasons)
-
-    def rules(self) -> list[str]:
-        return sorted({r for reasons in self.reasons.values() for r in reasons})
-
-
-def _pairs(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    return np.asarray(np.minimum(a, b) * np.int64(n) + np.maximum(a, b), np.int64)
+    def caught(self) -> bool:
+        return bool(self.rules)
 
 
 def screen_reports(
     reports: Reports,
     relations: Relations,
-    n: int,
-    max_per_month: int,
+    population: Population,
+    settings: ReportSettings,
     day: int,
 ) -> ScreenResult:
-    """Flag reporters who report a related subject, trade reports, or report too often.
+    """The platform's rules on each report, in filing order (a second apart within a day)."""
+    ids = population.ids
+    names = population.relation_kinds.names
+    involved = np.union1d(reports.reporter, reports.target)
+    near = relations.active(day) & (
+        np.isin(relations.subject, involved) | np.isin(relations.other, involved)
+    )
+    ties = [
+        Tie(ids[a], ids[b], names[r])
+        for a, b, r in zip(
+            relations.subject[near].tolist(),
+            relations.other[near].tolist(),
+            relations.relation[near].tolist(),
+            strict=True,
+        )
+    ]
+    moments = (reports.day * DAY_US + np.arange(len(reports)) * 1_000_000).astype("datetime64[us]")
+    refused = np.zeros(len(reports), bool)
+    flagged = np.zeros(len(reports), bool)
+    filed_by: dict[int, list[datetime]] = defaultdict(list)
+    filings: list[Filing] = []
+    for i, (reporter, target, at) in enumerate(
+        zip(reports.reporter.tolist(), reports.target.tolist(), moments.astype(object), strict=True)
+    ):
+        if next_report_at(filed_by[reporter], at, settings) is not None:
+            refused[i] = True
+            continue
+        filed_by[reporter].append(at)
+        filings.append(Filing(i, ids[reporter], ids[target], at))
+    codes = {RATE_LIMIT} if refused.any() else set()
+    for filing in filings:
+        found = flags(filing, ties, filings, settings.ring_window)
+        flagged[filing.id] = bool(found)
+        codes.update(f.code for f in found)
+    return ScreenResult(refused=refused, flagged=flagged, rules=sorted(codes))
 
-    Every report of a flagged reporter is held: it never reaches the adjudicator.
-    """
-    reasons: dict[int, list[str]] = {}
 
-    def flag(reporters: np.ndarray, rule: str) -> None:
-        for r in np.unique(reporters).tolist():
-            reasons.setdefault(int(r), []).append(rule)
-
-    related = _pairs(relations.subject, relations.other, n)[relations.active(day)]
-    keys = _pairs(reports.reporter, reports.target, n)
-    flag(reports.reporter[np.isin(keys, related)], RELATED)
-    forward = reports.reporter * np.int64(n) + reports.target
-    backward = reports.target * np.int64(n) + reports.reporter
-    flag(reports.reporter[np.isin(backward, forward)], RECIPROCAL)
-    month = reports.day // 30
-    per = reports.reporter * np.int64(1 << 20) + month
-    unique, counts = np.unique(per, return_counts=True)
-    flag(unique[counts > max_per_month] >> 20, REPORTER_RATE)
-    held = np.isin(reports.reporter, np.array(sorted(reasons), np.int64))
-    return ScreenResult(held=held, reasons=reasons)
-
-
-def adjudicate(rng: np.random.Generator, count: int, error: float) -> np.ndarray:
-    """Which of `count` false reports an adjudicator wrongly upholds."""
-    return rng.random(count) < error
+def adjudicate(
+    draw: np.ndarray, flagged: np.ndarray, error: float, flagged_error: float
+) -> np.ndarray:
+    """Which false reports an adjudicator wrongly upholds, given one uniform draw per report:
+    each with probability `error`, or `flagged_error` where a flag warns it."""
+    return draw < np.where(flagged, flagged_error, error)
 
 
 def relation_bursts(

@@ -448,8 +448,10 @@ def _attacks(figures: dict[str, Any]) -> str:
         "<h2 id='attacks'>5. Attacks</h2>"
         "<p class='note'>Each attack is mounted on the final month's ledger and scored by the "
         "engine; points moved is the target's score after minus before. Caught means a flag rule "
-        "fired. For report attacks, the unscreened column is a twin target that received the "
-        "same reports without the flag rules (only the adjudicator's error stood in the way).</p>"
+        "fired (for reports, also the rate limit refusing filings). For report attacks, the "
+        "unscreened column is a twin target that received the same reports with neither the "
+        "platform's rate limit nor its flags (only the adjudicator's error stood in the "
+        "way).</p>"
         + _table(
             ["program", "attack", "what", "points moved", "unscreened", "caught", "flags"],
             rows,
@@ -626,7 +628,8 @@ def render_html(figures: dict[str, Any], verdict: GateResult | None = None) -> s
             _reach(figures),
             _behaviour(figures),
             "<h2 id='model'>What is modelled</h2><p class='note'>The population is synthetic; "
-            "behaviour, report screening and adjudication are the lab's models (see "
+            "behaviour and adjudication are the lab's models, report screening the platform's "
+            "rules (see "
             "docs/lab.md). Scores come from the platform's scoring definition, and the decision "
             "cutoffs from the platform's measures catalogue.</p>",
         ]

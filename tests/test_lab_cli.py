@@ -90,9 +90,13 @@ def test_a_measures_file_replaces_the_shipped_catalogue(tmp_path: Path) -> None:
     path.write_text(MEASURES, encoding="utf-8")
     out = tmp_path / "report"
     args = ["lab", "run", "--program", "rongcheng", "--measures", str(path), "--report", str(out)]
-    result = runner.invoke(app, [*args, "--population", "2000", "--months", "0"])
+    settings = ["--population", "2000", "--months", "0", "--flagged-error", "1"]
+    result = runner.invoke(app, [*args, *settings])
     assert result.exit_code == 0, result.output
     figures = json.loads((out / "figures.json").read_text())
+    # an adjudicator who ignores flags: the setting reaches the report attacks
+    assert figures["meta"]["attack_parameters"]["flagged_error"] == 1.0
+    assert {a["flagged_error"] for a in figures["attacks"] if "flagged_error" in a} == {1.0}
     [cutoff] = figures["meta"]["programs"][0]["cutoffs"]
     assert (cutoff["service"], cutoff["measure"]) == ("hotel", "no_hotel_below_a")
     assert (cutoff["effect"], cutoff["action"], cutoff["rule"]) == (

@@ -92,6 +92,7 @@ def _config(
     min_group: int,
     cut_rate: float = 0.1,
     adjudicator_error: float = 0.05,
+    flagged_error: float = 0.0,
 ) -> LabConfig:
     from socialcredit.lab import Attacks, Behaviour, LabConfig
 
@@ -104,7 +105,7 @@ def _config(
             start=first,
             min_group=min_group,
             behaviour=Behaviour(cut_rate=cut_rate),
-            attacks=Attacks(adjudicator_error=adjudicator_error),
+            attacks=Attacks(adjudicator_error=adjudicator_error, flagged_error=flagged_error),
         )
     except ValueError as exc:
         raise _fail(f"--start: {exc}") from None
@@ -154,12 +155,23 @@ def run(
     adjudicator_error: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Chance an adjudicator upholds a false report.")
     ] = 0.05,
+    flagged_error: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Chance an adjudicator upholds a false report despite a flag (reporter and "
+            "target related, a ring of reports).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Simulate month by month and write DIR/report.html and DIR/figures.json."""
     from socialcredit.lab import gate, write_report
 
     programs = [_program(program)] + ([_program(vs)] if vs else [])
-    config = _config(population, months, seed, start, min_group, cut_rate, adjudicator_error)
+    config = _config(
+        population, months, seed, start, min_group, cut_rate, adjudicator_error, flagged_error
+    )
     data = _run(programs, measures, lists, config, show=True)
     page, path = write_report(data, report)
     verdict = gate(data)

@@ -41,6 +41,7 @@ from socialcredit.lab.population import (
     Population,
     Records,
     Relations,
+    datetimes,
     day_of,
     moment_of,
 )
@@ -479,7 +480,7 @@ def _phoenix_flag(
     mine = set(relations.subject[reps & (relations.other == new)].tolist())
     theirs = reps & np.isin(relations.subject, list(mine))
     ids = population.ids
-    starts = relations.start[theirs].astype("datetime64[us]").astype(object).tolist()
+    starts = datetimes(relations.start[theirs])
     representations = [
         Representation(ids[p], ids[o], start)
         for p, o, start in zip(

@@ -18,7 +18,7 @@ from datetime import datetime
 import numpy as np
 
 from socialcredit.domain.reports import Filing, ReportSettings, Tie, flags, next_report_at
-from socialcredit.lab.population import DAY_US, Population, Relations
+from socialcredit.lab.population import DAY_US, Population, Relations, datetimes, moment_of
 
 __all__ = [
     "RATE_LIMIT",
@@ -83,13 +83,13 @@ def screen_reports(
             strict=True,
         )
     ]
-    moments = (reports.day * DAY_US + np.arange(len(reports)) * 1_000_000).astype("datetime64[us]")
+    moments = datetimes(moment_of(reports.day, 0) + np.arange(len(reports)) * 1_000_000)
     refused = np.zeros(len(reports), bool)
     flagged = np.zeros(len(reports), bool)
     filed_by: dict[int, list[datetime]] = defaultdict(list)
     filings: list[Filing] = []
     for i, (reporter, target, at) in enumerate(
-        zip(reports.reporter.tolist(), reports.target.tolist(), moments.astype(object), strict=True)
+        zip(reports.reporter.tolist(), reports.target.tolist(), moments, strict=True)
     ):
         if next_report_at(filed_by[reporter], at, settings) is not None:
             refused[i] = True

@@ -33,7 +33,7 @@ from socialcredit.domain.lists import (
 )
 from socialcredit.domain.measures import Effect, Measure, Service, SubjectFacts, decide
 from socialcredit.domain.records import in_force
-from socialcredit.lab.population import DAY_US, Population, Records, day_of
+from socialcredit.lab.population import DAY_US, Population, Records, datetimes, day_of
 from socialcredit.policy.measures import MeasuresCatalogue
 
 __all__ = [
@@ -166,7 +166,7 @@ def _rows(population: Population, records: Records, rows: np.ndarray) -> list[_R
         records.furnisher[rows].tolist(),
         records.replaces[rows].tolist(),
         records.kind[rows].tolist(),
-        records.time[rows].astype("datetime64[us]").astype(object).tolist(),
+        datetimes(records.time[rows]),
         records.value[rows].tolist(),
         records.evidence[rows].tolist(),
         strict=True,

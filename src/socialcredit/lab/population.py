@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,7 @@ __all__ = [
     "Records",
     "Relations",
     "Vocabulary",
+    "datetimes",
     "day_of",
     "engine_tables",
     "moment_of",
@@ -47,6 +48,11 @@ def day_of(moment: date) -> int:
 def moment_of(day: np.ndarray | int, hour: int = 12) -> np.ndarray:
     """Microseconds since the epoch at `hour` o'clock on each day."""
     return np.asarray(day, dtype=np.int64) * DAY_US + hour * 3_600_000_000
+
+
+def datetimes(moments: np.ndarray) -> list[datetime]:
+    """Microseconds since the epoch as the naive UTC datetimes the platform's rules read."""
+    return list(np.asarray(moments, np.int64).astype("datetime64[us]").astype(object).tolist())
 
 
 class Vocabulary:

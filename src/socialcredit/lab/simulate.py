@@ -135,9 +135,7 @@ class World:
         self.retraction = kinds.code(RETRACTION_KIND)
         self.performed = kinds.code(PERFORMED_KIND)
         self.judgment = kinds.code(JUDGMENT_KIND)
-        self.case_codes = np.array(
-            sorted(kinds.code(k) for k in case_kinds(catalogue.lists.values())), np.int64
-        )
+        self.case_codes = np.array(sorted(kinds.code(k) for k in case_kinds(self.lists)), np.int64)
         self.display = np.full(len(kinds.names) + 64, -1, np.int64)
         self.repair_rules: list[str] = []
         for rule in self.program.rules:

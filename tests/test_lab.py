@@ -347,9 +347,9 @@ def test_new_records_copy_their_own_subjects_history() -> None:
     pop = population(recs)
     habits = Habits(pop, Behaviour())
     day = (AS_OF - date(1970, 1, 1)).days
-    multiplier = np.ones((pop.n, len(habits.kinds)), np.float32)
+    nudge, coef = np.ones(pop.n), np.full(len(habits.kinds), 49.0)  # 50 times the rate
     drawn = [
-        draw_records(np.random.default_rng(s), habits, multiplier * 50, day, day + 30, 10**6, pop.n)
+        draw_records(np.random.default_rng(s), habits, nudge, coef, day, day + 30, 10**6, pop.n)
         for s in range(20)
     ]
     hours = pop.kinds.get("volunteer.hours")
@@ -528,7 +528,7 @@ def test_a_simulated_fulfilment_closes_the_case_of_the_judgment_it_performs() ->
     world.step(1)
     world.audit_lists()
     records = world.population.records
-    new = np.arange(len(records)) >= len(pop.records)
+    new = np.arange(len(records)) >= len(result.population.records)
     performed = new & (records.kind == pop.kinds.get("court.judgment_fulfilled"))
     names = pop.evidence.names
     done = {

@@ -37,6 +37,7 @@ from socialcredit.lab import defences
 from socialcredit.lab.listed import blacklisted
 from socialcredit.lab.population import (
     DAY_US,
+    NO_DAY,
     Audit,
     Population,
     Records,
@@ -134,11 +135,8 @@ class _Builder:
         """The furnisher that most often sends this kind in the ledger (or the lab's own)."""
         pop = self.population
         code = pop.kinds.get(kind)
-        if code is not None:
-            sent = pop.records.furnisher[pop.records.kind == code]
-            if len(sent):
-                return int(np.bincount(sent).argmax())
-        return pop.furnishers.code(LAB_FURNISHER)
+        sender = None if code is None else pop.sender(code)
+        return pop.furnishers.code(LAB_FURNISHER) if sender is None else sender
 
     def record(
         self, subject: np.ndarray, kind: str, day: np.ndarray, furnisher: int | None = None
@@ -191,6 +189,9 @@ class _Builder:
         for rel in self.relations:
             relations = relations.append(rel)
         audit: Audit = pop.audit.extend(added)
+        first_day = np.concatenate([pop.first_day, np.full(added, NO_DAY, np.int64)])
+        for part in self.records:
+            np.minimum.at(first_day, part.subject, part.day)
         return replace(
             pop,
             ids=pop.ids + [f"lab-{i}" for i in range(pop.n, self.next_subject)],
@@ -198,6 +199,7 @@ class _Builder:
             records=records,
             relations=relations,
             audit=audit,
+            first_day=first_day,
         )
 
 
@@ -421,9 +423,8 @@ def run_attacks(
     after = score_month(compiled, ledger.ledger, as_of, attacked.n)
 
     # -- which flag rules fired on the relations and organisations
-    first_day = _first_days(attacked)
     bursts = defences.relation_bursts(
-        attacked.relations, first_day, attacks.young_days, attacks.burst_limit
+        attacked.relations, attacked.first_day, attacks.young_days, attacks.burst_limit
     )
     phoenix_flag = (
         None
@@ -495,10 +496,3 @@ def _phoenix_flag(
     addresses[ids[new]] = addresses.get(ids[old], f"registered office of {ids[old]}")
     on_list = {ids[s]: entry for s, entry in listed.items() if ids[s] in organisations}
     return phoenix_reason(ids[new], representations, addresses, on_list)
-
-
-def _first_days(population: Population) -> np.ndarray:
-    """Each subject's first record day (a large number for subjects without records)."""
-    first = np.full(population.n, np.iinfo(np.int64).max // 4, np.int64)
-    np.minimum.at(first, population.records.subject, population.records.day)
-    return first

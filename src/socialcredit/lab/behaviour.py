@@ -37,6 +37,7 @@ from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.programs import Program
 from socialcredit.lab.population import (
     DAY_US,
+    NO_DAY,
     Population,
     Records,
     Relations,
@@ -140,28 +141,91 @@ def pay_probability(
     return np.where(scored & (stake > 0), np.clip(p, 0.0, behaviour.pay_max), 0.0)
 
 
-class Habits:
-    """Each subject's monthly rate of each kind, from its own history."""
+@dataclass
+class History:
+    """What habits are learnt from, for subjects first..first+n-1: each one's count of
+    records per kind code, and the furnisher and value of each historical record in (subject,
+    kind) order, with where each kind's records fall in that order, in ledger order."""
 
-    def __init__(self, population: Population, behaviour: Behaviour) -> None:
+    first: int
+    counts: np.ndarray
+    subject: np.ndarray
+    kind: np.ndarray
+    furnisher: np.ndarray
+    value: np.ndarray
+    pool_kind: np.ndarray
+    pool_at: np.ndarray
+    first_day: int
+
+    @staticmethod
+    def of(population: Population, first: int = 0) -> History:
+        """The history of a population whose subject 0 is subject `first` of the city."""
         records = population.records
         n = population.n
         skip = [population.kinds.get(k) for k in NOT_HABITS]
         retracted = np.isin(records.id, records.replaces[records.replaces >= 0])
         keep = ~np.isin(records.kind, [c for c in skip if c is not None]) & ~retracted
-        codes = np.unique(records.kind[keep])
+        rows = np.flatnonzero(keep)
+        width = max(len(population.kinds.names), 1)
+        subject = records.subject[rows]
+        kind = records.kind[rows].astype(np.int64)
+        counts = np.bincount(subject * width + kind, minlength=n * width).reshape(n, width)
+        order = np.argsort(subject * width + kind, kind="stable")
+        position = np.empty(len(rows), np.int64)
+        position[order] = np.arange(len(rows))
+        by_kind = np.argsort(kind, kind="stable")
+        days = records.day[rows]
+        return History(
+            first=first,
+            counts=counts.astype(np.int32),
+            subject=(subject[order] + first).astype(np.int32),
+            kind=kind[order].astype(np.int16),
+            furnisher=records.furnisher[rows][order],
+            value=records.value[rows][order],
+            pool_kind=kind[by_kind].astype(np.int16),
+            pool_at=position[by_kind].astype(np.int32),
+            first_day=int(days.min()) if len(days) else NO_DAY,
+        )
+
+    def release(self) -> None:
+        """Let go of the records' arrays once habits have copied them."""
+        empty = np.empty(0, np.int32)
+        self.subject = self.kind = self.furnisher = self.pool_kind = self.pool_at = empty
+        self.value = np.empty(0, np.float64)
+
+
+class Habits:
+    """Each subject's monthly rate of each kind, from its own history."""
+
+    def __init__(
+        self,
+        population: Population,
+        behaviour: Behaviour,
+        histories: list[History] | None = None,
+    ) -> None:
+        """Habits from the population's records, or from the `histories` of its districts
+        (in order, released as they are read) when the population keeps only some records."""
+        parts = histories if histories is not None else [History.of(population)]
+        n = population.n
+        codes_total = len(population.kinds.names)
+        total = np.zeros(max(codes_total, 1), np.int64)
+        for part in parts:
+            total[: part.counts.shape[1]] += part.counts.sum(axis=0)
+        codes = np.flatnonzero(total)
         self.kinds = codes.astype(np.int16)
-        column = np.full(max(len(population.kinds.names), 1), -1, np.int64)
+        column = np.full(max(codes_total, 1), -1, np.int64)
         column[codes] = np.arange(len(codes))
-        subject = records.subject[keep]
-        kind_col = column[records.kind[keep]]
-        days = records.day[keep]
-        end = day_of(population.as_of)
-        first = int(days.min()) if len(days) else end - 30
-        self.months = max(1.0, (end - first) / 30.4375)
         width = len(codes)
-        cells = np.bincount(subject * width + kind_col, minlength=n * width)
-        counts = cells.reshape(n, width).astype(np.float64)
+        counts = np.zeros((n, width), np.float64)
+        for part in parts:
+            have = codes[codes < part.counts.shape[1]]
+            rows = slice(part.first, part.first + len(part.counts))
+            counts[rows, column[have]] = part.counts[:, have]
+            part.counts = np.empty((0, 0), np.int32)
+        end = day_of(population.as_of)
+        first = min(p.first_day for p in parts)
+        first = end - 30 if first == NO_DAY else first
+        self.months = max(1.0, (end - first) / 30.4375)
         rates = np.empty_like(counts)
         for group in (population.person, ~population.person):
             if not group.any():
@@ -169,20 +233,38 @@ class Habits:
             mean = counts[group].mean(axis=0) / self.months
             prior = behaviour.prior_months
             rates[group] = (counts[group] + prior * mean[None, :]) / (self.months + prior)
+        del counts
         self.rates = rates.astype(np.float32)
+        del rates
         # historical records to draw furnishers and values from: each subject's own of each
-        # kind (ordered by subject and kind), and a pool per kind for subjects with none
-        rows = np.flatnonzero(keep)
-        order = rows[np.argsort(kind_col, kind="stable")]
-        self.pool = order
-        self.pool_start = np.searchsorted(np.sort(kind_col), np.arange(len(codes) + 1))
+        # kind (in (subject, kind) order), and a pool per kind for subjects with none, in
+        # ledger order; filled district by district, each district's history released as it
+        # is copied
         self.width = width
-        own_cell = subject * width + kind_col
-        by_cell = np.argsort(own_cell, kind="stable")
-        self.own = rows[by_cell]
-        self.own_cell = own_cell[by_cell]
-        self.furnisher = records.furnisher
-        self.value = records.value
+        size = sum(len(p.subject) for p in parts)
+        self.furnisher = np.empty(size, np.int16)
+        self.value = np.empty(size, np.float64)
+        self.own_cell = np.empty(size, np.int64)
+        per_kind = sum(
+            (np.bincount(column[p.pool_kind], minlength=width) for p in parts),
+            np.zeros(width, np.int64),
+        )
+        self.pool_start = np.concatenate([[0], np.cumsum(per_kind)]).astype(np.int64)
+        self.pool = np.empty(size, np.int64)
+        filled = self.pool_start[:-1].copy()
+        at = 0
+        for part in parts:
+            m = len(part.subject)
+            self.furnisher[at : at + m] = part.furnisher
+            self.value[at : at + m] = part.value
+            self.own_cell[at : at + m] = part.subject.astype(np.int64) * width + column[part.kind]
+            bounds = np.searchsorted(column[part.pool_kind], np.arange(width + 1))
+            for c in range(width):
+                segment = part.pool_at[bounds[c] : bounds[c + 1]]
+                self.pool[filled[c] : filled[c] + len(segment)] = segment + at
+                filled[c] += len(segment)
+            at += m
+            part.release()
 
     def coefficients(
         self, population: Population, program: Program, behaviour: Behaviour
@@ -200,21 +282,34 @@ class Habits:
         return coef
 
 
+_BLOCK = 1 << 20  # subjects drawn at once, so that no month needs a subjects x kinds copy
+
+
 def draw_records(
     rng: np.random.Generator,
     habits: Habits,
-    multiplier: np.ndarray,
+    nudge: np.ndarray,
+    coef: np.ndarray,
     first_day: int,
     stop_day: int,
     next_id: int,
     subjects: int,
 ) -> Records:
-    """A month of new records: Poisson counts per subject and kind, on days in [first, stop),
-    without evidence (the world gives new judgments their case numbers)."""
-    rates = habits.rates[:subjects] * multiplier
-    counts = rng.poisson(rates)
-    rows, cols = np.nonzero(counts)
-    times = counts[rows, cols]
+    """A month of new records: Poisson counts per subject and kind at the habit's rate times
+    (1 + nudge * coef), on days in [first, stop), without evidence (the world gives new
+    judgments their case numbers). Drawn in blocks of subjects, in subject order."""
+    rows_parts, cols_parts, counts_parts = [], [], []
+    for start in range(0, subjects, _BLOCK):
+        stop = min(subjects, start + _BLOCK)
+        multiplier = (1.0 + nudge[start:stop, None] * coef[None, :]).astype(np.float32)
+        counts = rng.poisson(habits.rates[start:stop] * multiplier)
+        rows, cols = np.nonzero(counts)
+        rows_parts.append(rows + start)
+        cols_parts.append(cols)
+        counts_parts.append(counts[rows, cols])
+    rows = np.concatenate(rows_parts) if rows_parts else np.empty(0, np.int64)
+    cols = np.concatenate(cols_parts) if cols_parts else np.empty(0, np.int64)
+    times = np.concatenate(counts_parts) if counts_parts else np.empty(0, np.int64)
     subject = np.repeat(rows, times)
     column = np.repeat(cols, times)
     m = len(subject)
@@ -243,8 +338,7 @@ def _historical(
     lo = np.searchsorted(habits.own_cell, cell, "left")
     hi = np.searchsorted(habits.own_cell, cell, "right")
     own = hi > lo
-    at = lo[own] + (draw[own] * (hi - lo)[own]).astype(np.int64)
-    pick[own] = habits.own[at]
+    pick[own] = lo[own] + (draw[own] * (hi - lo)[own]).astype(np.int64)
     return pick
 
 

@@ -185,7 +185,7 @@ def figures(result: LabResult) -> dict[str, Any]:
             ],
             "subjects": n,
             "persons": int(result.population.person.sum()),
-            "records_at_start": len(result.population.records),
+            "records_at_start": result.population.ledger_records,
             "months": config.months,
             "seed": config.seed,
             "start": config.start.isoformat(),

@@ -13,16 +13,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.synth.city import City
 
 __all__ = [
     "DAY_US",
+    "NO_DAY",
     "Audit",
+    "Codes",
     "Population",
     "Records",
     "Relations",
@@ -30,6 +34,7 @@ __all__ = [
     "datetimes",
     "day_of",
     "engine_tables",
+    "ledger_facts",
     "moment_of",
     "population_from_city",
     "population_from_tables",
@@ -91,6 +96,18 @@ class Vocabulary:
     def array(self, codes: np.ndarray) -> pa.Array:
         """Names for codes, as an Arrow string column."""
         return pa.array(self.names, pa.string()).take(pa.array(codes.astype(np.int32)))
+
+
+@dataclass
+class Codes:
+    """The vocabularies behind a population's codes; shared by the districts of one city so
+    that a code means the same name in every district."""
+
+    kinds: Vocabulary = field(default_factory=Vocabulary)
+    furnishers: Vocabulary = field(default_factory=Vocabulary)
+    relation_kinds: Vocabulary = field(default_factory=Vocabulary)
+    evidence: Vocabulary = field(default_factory=Vocabulary)
+    regions: Vocabulary = field(default_factory=Vocabulary)
 
 
 _RECORD_COLUMNS = ("id", "subject", "kind", "furnisher", "time", "value", "replaces", "evidence")
@@ -241,9 +258,18 @@ class Audit:
         )
 
 
+NO_DAY = np.iinfo(np.int64).max // 4
+
+
 @dataclass
 class Population:
-    """A ledger with integer keys, the vocabularies behind its codes, and audit attributes."""
+    """A ledger with integer keys, the vocabularies behind its codes, and audit attributes.
+
+    `records` are the records the lab reads; at scale they are only some of the engine's
+    ledger (`Population.keep`), so what the lab needs of the rest is kept beside them: each
+    subject's first record day (`first_day`, a large number for none), how often each
+    furnisher sent each kind (`sent`, kind by furnisher code), the greatest record id and the
+    number of records in the engine's ledger."""
 
     ids: list[str]
     person: np.ndarray
@@ -255,13 +281,56 @@ class Population:
     audit: Audit
     as_of: date
     evidence: Vocabulary = field(default_factory=Vocabulary)
+    first_day: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    sent: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    last_id: int = 0
+    ledger_records: int = 0
 
     @property
     def n(self) -> int:
         return len(self.ids)
 
     def next_record_id(self) -> int:
-        return int(self.records.id.max()) + 1 if len(self.records) else 1
+        held = int(self.records.id.max()) if len(self.records) else 0
+        return max(held, self.last_id) + 1
+
+    def sender(self, kind: int) -> int | None:
+        """The furnisher that most often sent records of this kind, or None."""
+        if kind >= len(self.sent) or not self.sent[kind].any():
+            return None
+        return int(self.sent[kind].argmax())
+
+    def keep(self, kinds: Iterable[str]) -> Population:
+        """The same population holding only records of these kinds and records that replace
+        another (corrections, retractions): what the lab reads, at any scale."""
+        codes = [c for k in kinds if (c := self.kinds.get(k)) is not None]
+        records = self.records
+        wanted = np.isin(records.kind, codes) | (records.replaces >= 0)
+        return replace(self, records=records.take(np.flatnonzero(wanted)))
+
+
+class LedgerFacts(NamedTuple):
+    """What a population keeps of its whole ledger (see `Population`)."""
+
+    first_day: np.ndarray
+    sent: np.ndarray
+    last_id: int
+    ledger_records: int
+
+
+def ledger_facts(records: Records, n: int, retraction: int | None) -> LedgerFacts:
+    """The facts of a whole ledger; `retraction` is the retraction kind's code (no first day)."""
+    first = np.full(n, NO_DAY, np.int64)
+    live = records.kind != (-1 if retraction is None else retraction)
+    np.minimum.at(first, records.subject[live], records.day[live])
+    kinds = int(records.kind.max()) + 1 if len(records) else 0
+    furnishers = int(records.furnisher.max()) + 1 if len(records) else 0
+    sent = np.bincount(
+        records.kind.astype(np.int64) * max(furnishers, 1) + records.furnisher,
+        minlength=kinds * max(furnishers, 1),
+    ).reshape(kinds, max(furnishers, 1))
+    last_id = int(records.id.max()) if len(records) else 0
+    return LedgerFacts(first, sent, last_id, len(records))
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -281,7 +350,7 @@ def _times(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(cast, -1).to_numpy(zero_copy_only=False), np.int64)
 
 
-def _audit(registry: pa.Table | None, ids: pa.Array) -> Audit:
+def _audit(registry: pa.Table | None, ids: pa.Array, regions: Vocabulary) -> Audit:
     n = len(ids)
     audit = Audit.unknown(n)
     if registry is None or registry.num_rows == 0:
@@ -294,7 +363,6 @@ def _audit(registry: pa.Table | None, ids: pa.Array) -> Audit:
     )
     have = rows >= 0
     at = rows[have]
-    regions = Vocabulary()
     region = regions.codes(pc.fill_null(registry.column("region"), "unknown"))
     audit.region[have] = region[at]
     audit.regions = regions.names
@@ -333,8 +401,10 @@ def population_from_tables(
     as_of: date,
     registry: pa.Table | None = None,
     evidence_kinds: Iterable[str] | None = None,
+    codes: Codes | None = None,
 ) -> Population:
-    """A population from ledger tables with text ids (LEDGER_SCHEMAS or a city's columns).
+    """A population from ledger tables with text ids (LEDGER_SCHEMAS or a city's columns),
+    coded with `codes` (new vocabularies when None).
 
     `records` needs furnisher, external_id, subject, kind, occurred_at, value and replaces
     (an `id` column is kept when present, and an `evidence` column for the records of
@@ -347,7 +417,9 @@ def population_from_tables(
 
     rec = tables["records"]
     n = rec.num_rows
-    kinds, furnishers, relation_kinds, evidence = (Vocabulary() for _ in range(4))
+    codes = codes or Codes()
+    kinds, furnishers, relation_kinds = codes.kinds, codes.furnishers, codes.relation_kinds
+    evidence = codes.evidence
     if "id" in rec.column_names:
         record_id = np.asarray(rec.column("id").to_numpy(), np.int64)
     else:
@@ -392,13 +464,16 @@ def population_from_tables(
         kinds=kinds,
         furnishers=furnishers,
         relation_kinds=relation_kinds,
-        audit=_audit(registry, ids),
+        audit=_audit(registry, ids, codes.regions),
         as_of=as_of,
         evidence=evidence,
+        **ledger_facts(records, len(ids), kinds.get(RETRACTION_KIND))._asdict(),
     )
 
 
-def population_from_city(city: City, evidence_kinds: Iterable[str] | None = None) -> Population:
+def population_from_city(
+    city: City, evidence_kinds: Iterable[str] | None = None, codes: Codes | None = None
+) -> Population:
     """The population of a generated city, as of the day the city was generated for; records
     of `evidence_kinds` (every kind when None) keep their evidence."""
     if city.as_of is None:
@@ -410,7 +485,7 @@ def population_from_city(city: City, evidence_kinds: Iterable[str] | None = None
     columns += ["replaces", "evidence"]
     records = pa.concat_tables(t.select(columns) for t in city.records.values())
     tables = {"subjects": subjects, "records": records, "relations": city.relations}
-    return population_from_tables(tables, city.as_of, registry, evidence_kinds)
+    return population_from_tables(tables, city.as_of, registry, evidence_kinds, codes)
 
 
 def engine_tables(population: Population) -> dict[str, pa.Table]:
@@ -423,13 +498,8 @@ def engine_tables(population: Population) -> dict[str, pa.Table]:
 
 
 def subject_table(population: Population, first: int, stop: int) -> pa.Table:
-    kinds = np.where(population.person[first:stop], "person", "organisation")
-    return pa.table(
-        {
-            "id": pa.array(np.arange(first, stop, dtype=np.int64)),
-            "kind": pa.array(kinds.tolist(), pa.string()),
-        }
-    )
+    kinds = pc.if_else(pa.array(population.person[first:stop]), "person", "organisation")
+    return pa.table({"id": pa.array(np.arange(first, stop, dtype=np.int64)), "kind": kinds})
 
 
 def record_table(records: Records, population: Population) -> pa.Table:

@@ -7,10 +7,12 @@ of every contribution record and reason, which `run_program` also materialises.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
+import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,10 +40,15 @@ __all__ = ["LabLedger", "MonthScores", "score_month"]
 class LabLedger:
     """One world's ledger tables on a shared DuckDB backend (names prefixed per world)."""
 
-    def __init__(self, backend: BaseBackend, prefix: str, population: Population) -> None:
+    def __init__(self, backend: BaseBackend, prefix: str, ledger: Path | Population) -> None:
+        """The tables from a folder of Parquet parts (`lab.baseline`), or a population's."""
         self.backend = backend
         self.names = {n: f"{prefix}_{n}" for n in ("subjects", "records", "relations")}
-        tables = engine_tables(population)
+        tables: Mapping[str, ir.Table | pa.Table] = (
+            engine_tables(ledger)
+            if isinstance(ledger, Population)
+            else {n: backend.read_parquet(str(ledger / n / "*.parquet")) for n in self.names}
+        )
         bound = {
             n: backend.create_table(self.names[n], tables[n], overwrite=True) for n in self.names
         }

@@ -10,18 +10,20 @@ entries are derived for month 0 and the last month (`lab.listed`).
 from __future__ import annotations
 
 import calendar
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from ibis.backends import BaseBackend
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
-from socialcredit.domain.lists import kinds_read
 from socialcredit.engines.run import connect
 from socialcredit.lab.attacks import AttackResult, Attacks, run_attacks
+from socialcredit.lab.baseline import DISTRICT, generated, prepared
 from socialcredit.lab.behaviour import (
     ADVERSE_KINDS,
     JUDGMENT_KIND,
@@ -43,12 +45,10 @@ from socialcredit.lab.population import (
     Records,
     day_of,
     moment_of,
-    population_from_city,
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
 from socialcredit.policy.measures import MeasuresCatalogue
-from socialcredit.synth.city import generate_city
 
 __all__ = ["DEFAULT_START", "LabConfig", "LabResult", "World", "add_months", "simulate"]
 
@@ -74,6 +74,7 @@ class LabConfig:
     seed: int = 7
     start: date = DEFAULT_START
     history_years: int = 2
+    district: int = DISTRICT
     behaviour: Behaviour = field(default_factory=Behaviour)
     attacks: Attacks = field(default_factory=Attacks)
     mount_attacks: bool = True
@@ -112,6 +113,7 @@ class World:
         catalogue: MeasuresCatalogue,
         base: Population,
         habits: Habits,
+        ledger: Path,
         config: LabConfig,
     ) -> None:
         self.compiled = compiled
@@ -123,9 +125,11 @@ class World:
         self.catalogue_version = catalogue.version
         self.config = config
         self.behaviour = config.behaviour
-        self.population = replace(base, relations=base.relations.copy())
+        self.population = replace(
+            base, relations=base.relations.copy(), first_day=base.first_day.copy()
+        )
         self.start_relations = base.relations
-        self.ledger = LabLedger(backend, f"lab_world{index}", self.population)
+        self.ledger = LabLedger(backend, f"lab_world{index}", ledger)
         self.habits = habits
         self.n = base.n
         self.coef = habits.coefficients(base, self.program, self.behaviour)
@@ -151,8 +155,7 @@ class World:
         replaced = records.replaces[records.replaces >= 0]
         self.withdrawn = np.isin(records.id[self.repairable], replaced)
         self.open_judgments = self._open_judgments(records)
-        self.first_day = np.full(self.n, np.iinfo(np.int64).max // 4, np.int64)
-        self._note_first_days(records)
+        self.first_day = self.population.first_day  # updated in place as records arrive
         self.next_id = self.population.next_record_id()
         self.months: list[MonthScores] = []
         self.stats: list[MonthStats] = []
@@ -213,8 +216,7 @@ class World:
 
         # habits, nudged by the incentive of nearby cutoffs
         inc = incentive(prev.score, prev.scored, self.marks, self.window)
-        multiplier = (1.0 + inc[:, None] * self.coef[None, :]).astype(np.float32)
-        new = draw_records(rng, self.habits, multiplier, d0, d1, self.next_id, self.n)
+        new = draw_records(rng, self.habits, inc, self.coef, d0, d1, self.next_id, self.n)
         self._new_cases(new)
         self.next_id += len(new)
         stats.new_records = len(new)
@@ -353,27 +355,45 @@ def simulate(
     """Run the lab: one world per program, `config.months` months, then the attacks.
 
     The decision cutoffs are the catalogue's measures each program's score decides.
-    `population` replaces the generated city (for hand-built tests).
+    `population` replaces the generated city (for hand-built tests). The engine's ledger is
+    kept in a temporary folder for the run's length.
     """
     tell = progress or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="socialcredit-lab-") as folder:
+        return _simulate(programs, catalogue, config, tell, population, Path(folder))
+
+
+def _simulate(
+    programs: list[CompiledProgram],
+    catalogue: MeasuresCatalogue,
+    config: LabConfig,
+    tell: Progress,
+    population: Population | None,
+    folder: Path,
+) -> LabResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     if population is None:
-        city = generate_city(
+        baseline = generated(
             config.population,
             config.organisations,
-            seed=config.seed,
-            as_of=config.start,
-            years=config.history_years,
+            config.seed,
+            config.start,
+            config.history_years,
+            catalogue,
+            config.behaviour,
+            folder,
+            config.district,
         )
-        population = population_from_city(city, kinds_read(catalogue.lists.values()))
-        del city
+    else:
+        baseline = prepared(population, catalogue, config.behaviour, folder)
+    population, habits = baseline.population, baseline.habits
     timings["generate"] = time.perf_counter() - started
-    tell(f"generated {population.n:,} subjects and {len(population.records):,} records")
-    habits = Habits(population, config.behaviour)
+    tell(f"generated {population.n:,} subjects and {population.ledger_records:,} records")
     backend = connect("duckdb")
     worlds = [
-        World(backend, i, c, catalogue, population, habits, config) for i, c in enumerate(programs)
+        World(backend, i, c, catalogue, population, habits, baseline.ledger, config)
+        for i, c in enumerate(programs)
     ]
     for world in worlds:
         world.start()

@@ -68,11 +68,13 @@ def duckdb_memory_limit() -> str:
     return f"{int(physical * DUCKDB_MEMORY_SHARE) // 2**20}MiB"
 
 
-def connect(engine: str = "duckdb") -> BaseBackend:
+def connect(engine: str = "duckdb", database: Path | None = None) -> BaseBackend:
     """A fresh in-process backend for a scoring run, bounded in memory and spilling to the
-    system's temporary folder (not the working directory, DuckDB's own default)."""
+    system's temporary folder (not the working directory, DuckDB's own default). DuckDB keeps
+    its tables in `database` when given (compressed on disk), else in memory."""
     if engine == "duckdb":
         return ibis.duckdb.connect(
+            ":memory:" if database is None else str(database),
             memory_limit=duckdb_memory_limit(),
             temp_directory=str(Path(tempfile.gettempdir()) / "socialcredit-duckdb"),
         )

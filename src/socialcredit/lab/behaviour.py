@@ -194,6 +194,11 @@ class History:
         self.value = np.empty(0, np.float64)
 
 
+def _index_type(largest: int) -> type[np.signedinteger]:
+    """The narrowest of int32 and int64 that holds numbers up to `largest`."""
+    return np.int32 if largest < np.iinfo(np.int32).max else np.int64
+
+
 class Habits:
     """Each subject's monthly rate of each kind, from its own history."""
 
@@ -216,26 +221,35 @@ class Habits:
         column = np.full(max(codes_total, 1), -1, np.int64)
         column[codes] = np.arange(len(codes))
         width = len(codes)
-        counts = np.zeros((n, width), np.float64)
-        for part in parts:
-            have = codes[codes < part.counts.shape[1]]
-            rows = slice(part.first, part.first + len(part.counts))
-            counts[rows, column[have]] = part.counts[:, have]
-            part.counts = np.empty((0, 0), np.int32)
         end = day_of(population.as_of)
         first = min(p.first_day for p in parts)
         first = end - 30 if first == NO_DAY else first
         self.months = max(1.0, (end - first) / 30.4375)
-        rates = np.empty_like(counts)
-        for group in (population.person, ~population.person):
-            if not group.any():
-                continue
-            mean = counts[group].mean(axis=0) / self.months
-            prior = behaviour.prior_months
-            rates[group] = (counts[group] + prior * mean[None, :]) / (self.months + prior)
-        del counts
-        self.rates = rates.astype(np.float32)
-        del rates
+
+        def counted(part: History) -> np.ndarray:
+            have = codes[codes < part.counts.shape[1]]
+            counts = np.zeros((len(part.counts), width), np.float64)
+            counts[:, column[have]] = part.counts[:, have]
+            return counts
+
+        # each kind of subject's mean count (persons, organisations), district by district
+        groups = (population.person, ~population.person)
+        sums = np.zeros((2, width))
+        for part in parts:
+            counts = counted(part)
+            rows = slice(part.first, part.first + len(part.counts))
+            for g, group in enumerate(groups):
+                sums[g] += counts[group[rows]].sum(axis=0)
+        sizes = np.array([g.sum() for g in groups], np.float64)
+        means = sums / np.maximum(sizes, 1)[:, None] / self.months
+        prior = behaviour.prior_months
+        self.rates = np.empty((n, width), np.float32)
+        for part in parts:
+            counts = counted(part)
+            rows = slice(part.first, part.first + len(part.counts))
+            mean = means[np.where(population.person[rows], 0, 1)]
+            self.rates[rows] = (counts + prior * mean) / (self.months + prior)
+            part.counts = np.empty((0, 0), np.int32)
         # historical records to draw furnishers and values from: each subject's own of each
         # kind (in (subject, kind) order), and a pool per kind for subjects with none, in
         # ledger order; filled district by district, each district's history released as it
@@ -244,13 +258,13 @@ class Habits:
         size = sum(len(p.subject) for p in parts)
         self.furnisher = np.empty(size, np.int16)
         self.value = np.empty(size, np.float64)
-        self.own_cell = np.empty(size, np.int64)
+        self.own_cell = np.empty(size, _index_type(n * width))
         per_kind = sum(
             (np.bincount(column[p.pool_kind], minlength=width) for p in parts),
             np.zeros(width, np.int64),
         )
         self.pool_start = np.concatenate([[0], np.cumsum(per_kind)]).astype(np.int64)
-        self.pool = np.empty(size, np.int64)
+        self.pool = np.empty(size, _index_type(size))
         filled = self.pool_start[:-1].copy()
         at = 0
         for part in parts:
@@ -334,7 +348,7 @@ def _historical(
     draw = rng.random(len(subject))
     size = habits.pool_start[column + 1] - habits.pool_start[column]
     pick: np.ndarray = habits.pool[habits.pool_start[column] + (draw * size).astype(np.int64)]
-    cell = subject * habits.width + column
+    cell = (subject * habits.width + column).astype(habits.own_cell.dtype)
     lo = np.searchsorted(habits.own_cell, cell, "left")
     hi = np.searchsorted(habits.own_cell, cell, "right")
     own = hi > lo

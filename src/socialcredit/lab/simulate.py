@@ -390,7 +390,7 @@ def _simulate(
     population, habits = baseline.population, baseline.habits
     timings["generate"] = time.perf_counter() - started
     tell(f"generated {population.n:,} subjects and {population.ledger_records:,} records")
-    backend = connect("duckdb")
+    backend = connect("duckdb", folder / "lab.duckdb")
     worlds = [
         World(backend, i, c, catalogue, population, habits, baseline.ledger, config)
         for i, c in enumerate(programs)

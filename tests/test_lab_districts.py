@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, simulate
+from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, simulate, steps_for
 from socialcredit.lab.baseline import Baseline, district_seed, districts, generated, lab_kinds
 from socialcredit.lab.behaviour import Habits
 from socialcredit.lab.figures import figures
@@ -153,7 +153,15 @@ def test_habits_learnt_district_by_district_are_those_of_the_whole_ledger(
 def test_a_city_of_several_districts_runs_through_the_lab(tmp_path: Path) -> None:
     compiled = compile_program(shipped_program("sesame"), shipped_catalogue())
     config = LabConfig(population=PERSONS, months=1, start=AS_OF, district=DISTRICT)
-    data = figures(simulate([compiled], lab_catalogue(), config))
+    told: list[str] = []
+    data = figures(simulate([compiled], lab_catalogue(), config, progress=told.append))
+    # one step per district, then month 0, month 1, lists and attacks
+    assert len(told) == steps_for(config, 1) == 3 + 4
+    assert told[:3] == [
+        "district 1 of 3 generated",
+        "district 2 of 3 generated",
+        "district 3 of 3 generated; habits learnt",
+    ]
     assert data["meta"]["subjects"] == 630
     assert data["meta"]["records_at_start"] > 0
     assert {a["attack"] for a in data["attacks"]} >= {"sybil_ring", "report_flood", "phoenix"}

@@ -37,7 +37,13 @@ ProgramArg = Annotated[
     ),
 ]
 Months = Annotated[int, typer.Option(min=0, max=120, help="Months to simulate.")]
-Population = Annotated[int, typer.Option(min=200, help="Number of synthetic residents.")]
+Population = Annotated[
+    int,
+    typer.Option(
+        min=200,
+        help="Number of synthetic residents (a larger city is generated 500,000 at a time).",
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same run.")]
 Start = Annotated[
     str, typer.Option(help="The first as-of date; each month is scored a month later.")

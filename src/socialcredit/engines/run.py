@@ -59,23 +59,28 @@ class ProgramResult:
 DUCKDB_MEMORY_SHARE = 0.4
 
 
-def duckdb_memory_limit() -> str:
-    """DuckDB's memory limit: SOCIALCREDIT_DUCKDB_MEMORY (e.g. `12GB`), else 40% of RAM."""
+def duckdb_memory_limit(share: float = DUCKDB_MEMORY_SHARE) -> str:
+    """DuckDB's memory limit: SOCIALCREDIT_DUCKDB_MEMORY (e.g. `12GB`), else `share` of RAM."""
     limit = os.environ.get("SOCIALCREDIT_DUCKDB_MEMORY")
     if limit:
         return limit
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return f"{int(physical * DUCKDB_MEMORY_SHARE) // 2**20}MiB"
+    return f"{int(physical * share) // 2**20}MiB"
 
 
-def connect(engine: str = "duckdb", database: Path | None = None) -> BaseBackend:
-    """A fresh in-process backend for a scoring run, bounded in memory and spilling to the
-    system's temporary folder (not the working directory, DuckDB's own default). DuckDB keeps
-    its tables in `database` when given (compressed on disk), else in memory."""
+def connect(
+    engine: str = "duckdb",
+    database: Path | None = None,
+    memory_share: float = DUCKDB_MEMORY_SHARE,
+) -> BaseBackend:
+    """A fresh in-process backend for a scoring run, bounded in memory (`memory_share` of RAM)
+    and spilling to the system's temporary folder (not the working directory, DuckDB's own
+    default). DuckDB keeps its tables in `database` when given (compressed on disk), else in
+    memory."""
     if engine == "duckdb":
         return ibis.duckdb.connect(
             ":memory:" if database is None else str(database),
-            memory_limit=duckdb_memory_limit(),
+            memory_limit=duckdb_memory_limit(memory_share),
             temp_directory=str(Path(tempfile.gettempdir()) / "socialcredit-duckdb"),
         )
     raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -11,7 +11,9 @@ district, generated exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import ctypes
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -109,23 +111,29 @@ def generated(
     behaviour: Behaviour,
     folder: Path,
     district: int = DISTRICT,
+    tell: Callable[[str], None] = lambda _: None,
 ) -> Baseline:
     """Generate the city `district` residents at a time into a baseline (the engine's ledger
-    written under folder)."""
+    written under folder), telling when each district is done."""
     codes = Codes()
     evidence_kinds = kinds_read(catalogue.lists.values())
+    sizes = districts(persons, organisations, district)
 
     def parts() -> Iterator[Population]:
-        for index, (people, orgs) in enumerate(districts(persons, organisations, district)):
+        for index, (people, orgs) in enumerate(sizes):
+            if index:
+                tell(f"district {index} of {len(sizes)} generated")
             city = generate_city(
                 people, orgs, seed=district_seed(seed, index), as_of=as_of, years=years
             )
             part = population_from_city(city, evidence_kinds, codes)
             del city
-            pa.default_memory_pool().release_unused()
+            _give_back_memory()
             yield part
 
-    return _baseline(parts(), lab_kinds(catalogue), behaviour, folder)
+    baseline = _baseline(parts(), lab_kinds(catalogue), behaviour, folder)
+    tell(f"district {len(sizes)} of {len(sizes)} generated; habits learnt")
+    return baseline
 
 
 def prepared(
@@ -133,6 +141,15 @@ def prepared(
 ) -> Baseline:
     """A given population (a hand-built test city) as a one-district baseline."""
     return _baseline([population], lab_kinds(catalogue), behaviour, folder)
+
+
+def _give_back_memory() -> None:
+    """Return freed memory to the system between districts: Arrow's pool keeps it, and so does
+    glibc's heap, whose threshold for mapping large blocks grows as big arrays are freed, so
+    that a district's medium arrays stay in the heap after it is done."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(AttributeError, OSError):  # not glibc: nothing to trim
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _shifted(part: Population, subjects: int, ids: int) -> Population:
@@ -174,8 +191,11 @@ def _baseline(
         ids = shifted.last_id
         del part, shifted
     population = _merged(kept)
+    del kept
     _write(subject_table(population, 0, population.n), folder, "subjects", 0)
     habits = Habits(population, behaviour, histories)
+    del histories
+    _give_back_memory()
     return Baseline(population, habits, folder)
 
 

@@ -19,7 +19,7 @@ from socialcredit.lab import Behaviour, LabConfig, lab_catalogue, render_html, s
 from socialcredit.lab.behaviour import Habits, draw_records, incentive, pay_probability
 from socialcredit.lab.cutoffs import CutoffError, cutoffs_for, unaudited_for
 from socialcredit.lab.figures import FIGURE_KEYS, figures
-from socialcredit.lab.listed import list_measures
+from socialcredit.lab.listed import list_measures, touched_by
 from socialcredit.lab.metrics import adverse_impact, contagion, reach, significant_gap
 from socialcredit.lab.population import Population, population_from_tables
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
@@ -514,6 +514,18 @@ def test_list_measures_touch_whom_the_platform_lists(tmp_path: Path) -> None:
     html = render_html(data)
     assert "Judgment defaulters: <b>2 subjects (40.0%)</b> restricted" in html
     assert "No flights for judgment defaulters (flight_booking:no_flights_for_defaulters)" in html
+
+
+def test_list_measures_read_block_by_block_touch_the_same_subjects() -> None:
+    pop, _ = listed_population()
+    measures = list_measures(lab_catalogue())
+    whole = touched_by(measures, pop, pop.records, pop.n, AS_OF)
+    assert any(t.any() for t in whole.values())
+    for block in (1, 2, 3):
+        by_block = touched_by(measures, pop, pop.records, pop.n, AS_OF, block)
+        assert {k: v.tolist() for k, v in by_block.items()} == {
+            k: v.tolist() for k, v in whole.items()
+        }
 
 
 def test_a_simulated_fulfilment_closes_the_case_of_the_judgment_it_performs() -> None:

@@ -136,6 +136,9 @@ def case_kinds(definitions: Iterable[ListDefinition]) -> set[str]:
     }
 
 
+BLOCK = 500_000  # subjects whose records are read into objects at once
+
+
 def end_of_day(day: date) -> datetime:
     """The last moment of a day: lists see what the engine scores as of it (records up to and
     including that day)."""
@@ -222,11 +225,11 @@ def _held(
     definitions: Sequence[ListDefinition],
     population: Population,
     records: Records,
-    n: int,
+    subjects: range,
     now: datetime,
 ) -> dict[int, list[LedgerRecord]]:
     """The records in force at `now`, of the kinds the lists and tests read, of each subject
-    (below n) with a record of a kind that can put it under one of them (`entering`)."""
+    (of `subjects`) with a record of a kind that can put it under one of them (`entering`)."""
     read = kinds_read(definitions) | entering
 
     def codes(kinds: Iterable[str]) -> np.ndarray:
@@ -234,8 +237,9 @@ def _held(
         return np.array([c for c in found if c is not None], np.int64)
 
     until = (day_of(now.date()) + 1) * DAY_US
-    known = (records.time < until) & (records.subject < n)
-    candidate = np.zeros(max(n, int(records.subject.max(initial=-1)) + 1), bool)
+    mine = (records.subject >= subjects.start) & (records.subject < subjects.stop)
+    known = (records.time < until) & mine
+    candidate = np.zeros(max(subjects.stop, int(records.subject.max(initial=-1)) + 1), bool)
     candidate[records.subject[known & np.isin(records.kind, codes(entering))]] = True
     wanted = np.flatnonzero(candidate[records.subject] & np.isin(records.kind, codes(read)))
     # and the records that replace them (corrections, retractions), whenever filed
@@ -276,27 +280,32 @@ def touched_by(
     records: Records,
     n: int,
     as_of: date,
+    block: int = BLOCK,
 ) -> dict[str, np.ndarray]:
     """Per measure (by name), whether it applies to each of subjects 0..n-1 at the end of
-    `as_of`, from `records` (the ledger as it stood then)."""
+    `as_of`, from `records` (the ledger as it stood then); `block` subjects at a time."""
     now = end_of_day(as_of)
     definitions = {m.definition.name: m.definition for m in measures if m.definition is not None}
     entering = {k for m in measures for k in m.kinds}
-    held = _held(entering, list(definitions.values()), population, records, n, now)
-    entries = {name: _entries(d, population, held, now) for name, d in definitions.items()}
     out: dict[str, np.ndarray] = {}
     for measure in measures:
         nobody = _facts(measure, "", _no_entry(measure, now), [])
-        touched = np.full(n, _applies(measure, nobody, now), bool)
-        if measure.definition is not None:
-            for subject, entry in entries[measure.definition.name].items():
-                facts = _facts(measure, population.ids[subject], entry, [])
-                touched[subject] = _applies(measure, facts, now)
-        else:
-            for subject in _having(held, measure.kinds):
-                facts = _facts(measure, population.ids[subject], None, held[subject])
-                touched[subject] = _applies(measure, facts, now)
-        out[measure.name] = touched
+        out[measure.name] = np.full(n, _applies(measure, nobody, now), bool)
+    # a block of subjects at a time: each subject's records become objects only in its block
+    for first in range(0, n, block):
+        subjects = range(first, min(n, first + block))
+        held = _held(entering, list(definitions.values()), population, records, subjects, now)
+        entries = {name: _entries(d, population, held, now) for name, d in definitions.items()}
+        for measure in measures:
+            touched = out[measure.name]
+            if measure.definition is not None:
+                for subject, entry in entries[measure.definition.name].items():
+                    facts = _facts(measure, population.ids[subject], entry, [])
+                    touched[subject] = _applies(measure, facts, now)
+            else:
+                for subject in _having(held, measure.kinds):
+                    facts = _facts(measure, population.ids[subject], None, held[subject])
+                    touched[subject] = _applies(measure, facts, now)
     return out
 
 
@@ -312,7 +321,7 @@ def blacklisted(
     lists = [d for d in definitions if d.kind is ListKind.BLACKLIST and d.records is not None]
     entering = {k for d in lists if d.records is not None for k in d.records.kinds}
     now = end_of_day(as_of)
-    held = _held(entering, lists, population, records, n, now)
+    held = _held(entering, lists, population, records, range(n), now)
     found: dict[int, ListEntry] = {}
     for definition in lists:
         for subject, entry in _entries(definition, population, held, now).items():

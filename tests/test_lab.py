@@ -326,6 +326,7 @@ def test_paying_repairs_the_record_and_the_engine_honours_it() -> None:
     )
     result = simulate([program("sesame")], lab_catalogue(), config, population=pop)
     world: World = result.worlds[0]
+    world.habits = Habits(pop, Behaviour())  # a run lets go of its habits when it ends
     world.habits.rates[:] = 0  # no new habits: only the payment
     before = world.months[0]
     i = pop.ids.index(me)
@@ -533,6 +534,7 @@ def test_a_simulated_fulfilment_closes_the_case_of_the_judgment_it_performs() ->
     behaviour = Behaviour(pay_base=1.0, pay_max=1.0)
     result = run_lab(["rongcheng"], pop, behaviour=behaviour)
     world: World = result.worlds[0]
+    world.habits = Habits(pop, behaviour)  # a run lets go of its habits when it ends
     judgment = pop.kinds.get("court.judgment_unfulfilled")
     column = int(np.flatnonzero(world.habits.kinds == judgment)[0])
     world.habits.rates[:] = 0

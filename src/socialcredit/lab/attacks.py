@@ -376,6 +376,7 @@ def run_attacks(
         )
         watch[name] = target
         watch[name + "/twin"] = twin
+    del relations_now  # a copy of every relation: not kept while the ledger is scored
 
     # -- phoenix company
     rep_code = population.relation_kinds.get(REPRESENTATIVE)

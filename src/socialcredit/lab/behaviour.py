@@ -280,6 +280,15 @@ class Habits:
             at += m
             part.release()
 
+    def release(self) -> None:
+        """Let go of the habits' arrays once no month is left to draw (a city of 10 million
+        residents holds 4.5 GiB of them)."""
+        self.rates = np.empty((0, self.width), np.float32)
+        self.furnisher = np.empty(0, np.int16)
+        self.value = np.empty(0, np.float64)
+        self.own_cell = np.empty(0, self.own_cell.dtype)
+        self.pool = np.empty(0, self.pool.dtype)
+
     def coefficients(
         self, population: Population, program: Program, behaviour: Behaviour
     ) -> np.ndarray:

@@ -407,6 +407,7 @@ def _simulate(
         for world in worlds:
             world.step(month)
             tell(f"{world.program.id}: month {month} of {config.months}")
+    habits.release()  # the lists, the attacks and the figures do not read habits
     for world in worlds:
         world.audit_lists()
         tell(f"{world.program.id}: lists")

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.lists import ListDefinition, ListEntry, Representation, phoenix_reason
 from socialcredit.lab import defences
 from socialcredit.lab.listed import blacklisted
@@ -45,6 +46,7 @@ from socialcredit.lab.population import (
     datetimes,
     day_of,
     moment_of,
+    note_first_days,
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
@@ -191,7 +193,7 @@ class _Builder:
         audit: Audit = pop.audit.extend(added)
         first_day = np.concatenate([pop.first_day, np.full(added, NO_DAY, np.int64)])
         for part in self.records:
-            np.minimum.at(first_day, part.subject, part.day)
+            note_first_days(first_day, part, pop.kinds.get(RETRACTION_KIND))
         return replace(
             pop,
             ids=pop.ids + [f"lab-{i}" for i in range(pop.n, self.next_subject)],

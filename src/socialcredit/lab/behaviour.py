@@ -169,8 +169,9 @@ class History:
         width = max(len(population.kinds.names), 1)
         subject = records.subject[rows]
         kind = records.kind[rows].astype(np.int64)
-        counts = np.bincount(subject * width + kind, minlength=n * width).reshape(n, width)
-        order = np.argsort(subject * width + kind, kind="stable")
+        cell = subject * width + kind
+        counts = np.bincount(cell, minlength=n * width).reshape(n, width)
+        order = np.argsort(cell, kind="stable")
         position = np.empty(len(rows), np.int64)
         position[order] = np.arange(len(rows))
         by_kind = np.argsort(kind, kind="stable")

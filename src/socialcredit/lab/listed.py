@@ -14,9 +14,10 @@ program its service names: the counts differ between worlds only because behavio
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import NamedTuple
@@ -220,16 +221,17 @@ def _no_entry(measure: ListMeasure, now: datetime) -> ListEntry | None:
     return entry_of(measure.definition, "", [], now)
 
 
-def _held(
+def _read_rows(
     entering: set[str],
     definitions: Sequence[ListDefinition],
     population: Population,
     records: Records,
-    subjects: range,
+    n: int,
     now: datetime,
-) -> dict[int, list[LedgerRecord]]:
-    """The records in force at `now`, of the kinds the lists and tests read, of each subject
-    (of `subjects`) with a record of a kind that can put it under one of them (`entering`)."""
+) -> np.ndarray:
+    """Rows, in ledger order, of the records of the kinds the lists and tests read, of each
+    subject below n with a record by `now` of a kind that can put it under one of them
+    (`entering`), and of the records that replace them (corrections, retractions)."""
     read = kinds_read(definitions) | entering
 
     def codes(kinds: Iterable[str]) -> np.ndarray:
@@ -237,20 +239,34 @@ def _held(
         return np.array([c for c in found if c is not None], np.int64)
 
     until = (day_of(now.date()) + 1) * DAY_US
-    mine = (records.subject >= subjects.start) & (records.subject < subjects.stop)
-    known = (records.time < until) & mine
-    candidate = np.zeros(max(subjects.stop, int(records.subject.max(initial=-1)) + 1), bool)
+    known = (records.time < until) & (records.subject < n)
+    candidate = np.zeros(max(n, int(records.subject.max(initial=-1)) + 1), bool)
     candidate[records.subject[known & np.isin(records.kind, codes(entering))]] = True
     wanted = np.flatnonzero(candidate[records.subject] & np.isin(records.kind, codes(read)))
-    # and the records that replace them (corrections, retractions), whenever filed
+    # and the records that replace them, whenever filed
     named = np.zeros(int(records.id.max(initial=-1)) + 1, bool)
     named[records.id[wanted]] = True
     replacing = np.flatnonzero((records.replaces >= 0) & named[np.maximum(records.replaces, 0)])
-    rows = _rows(population, records, np.union1d(wanted, replacing))
+    return np.union1d(wanted, replacing)
+
+
+def _held(
+    population: Population, records: Records, rows: np.ndarray, now: datetime
+) -> dict[int, list[LedgerRecord]]:
+    """Each subject's records in force at `now`, among these rows (in ledger order)."""
     held: dict[int, list[LedgerRecord]] = defaultdict(list)
-    for r in in_force(rows, lambda r: r.occurred_at <= now):
+    for r in in_force(_rows(population, records, rows), lambda r: r.occurred_at <= now):
         held[r.subject].append(LedgerRecord(r.id, r.kind, r.occurred_at, r.value, r.evidence))
     return held
+
+
+def _blocks(records: Records, rows: np.ndarray, n: int, block: int) -> Iterator[np.ndarray]:
+    """The rows of each block of `block` subjects, each block's in ledger order."""
+    by_subject = rows[np.argsort(records.subject[rows], kind="stable")]
+    bounds = np.searchsorted(records.subject[by_subject], np.arange(0, n + block, block))
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        if hi > lo:
+            yield np.sort(by_subject[lo:hi])
 
 
 def _having(held: dict[int, list[LedgerRecord]], kinds: set[str]) -> list[int]:
@@ -291,10 +307,10 @@ def touched_by(
     for measure in measures:
         nobody = _facts(measure, "", _no_entry(measure, now), [])
         out[measure.name] = np.full(n, _applies(measure, nobody, now), bool)
+    rows = _read_rows(entering, list(definitions.values()), population, records, n, now)
     # a block of subjects at a time: each subject's records become objects only in its block
-    for first in range(0, n, block):
-        subjects = range(first, min(n, first + block))
-        held = _held(entering, list(definitions.values()), population, records, subjects, now)
+    for block_rows in _blocks(records, rows, n, block):
+        held = _held(population, records, block_rows, now)
         entries = {name: _entries(d, population, held, now) for name, d in definitions.items()}
         for measure in measures:
             touched = out[measure.name]
@@ -321,7 +337,7 @@ def blacklisted(
     lists = [d for d in definitions if d.kind is ListKind.BLACKLIST and d.records is not None]
     entering = {k for d in lists if d.records is not None for k in d.records.kinds}
     now = end_of_day(as_of)
-    held = _held(entering, lists, population, records, range(n), now)
+    held = _held(population, records, _read_rows(entering, lists, population, records, n, now), now)
     found: dict[int, ListEntry] = {}
     for definition in lists:
         for subject, entry in _entries(definition, population, held, now).items():

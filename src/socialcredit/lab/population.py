@@ -36,6 +36,7 @@ __all__ = [
     "engine_tables",
     "ledger_facts",
     "moment_of",
+    "note_first_days",
     "population_from_city",
     "population_from_tables",
 ]
@@ -318,11 +319,17 @@ class LedgerFacts(NamedTuple):
     ledger_records: int
 
 
-def ledger_facts(records: Records, n: int, retraction: int | None) -> LedgerFacts:
-    """The facts of a whole ledger; `retraction` is the retraction kind's code (no first day)."""
-    first = np.full(n, NO_DAY, np.int64)
+def note_first_days(first_day: np.ndarray, records: Records, retraction: int | None) -> None:
+    """Lower each subject's first record day to its earliest record among these; a retraction
+    (`retraction` is its kind's code) is no record of the subject's own."""
     live = records.kind != (-1 if retraction is None else retraction)
-    np.minimum.at(first, records.subject[live], records.day[live])
+    np.minimum.at(first_day, records.subject[live], records.day[live])
+
+
+def ledger_facts(records: Records, n: int, retraction: int | None) -> LedgerFacts:
+    """The facts of a whole ledger; `retraction` is the retraction kind's code."""
+    first = np.full(n, NO_DAY, np.int64)
+    note_first_days(first, records, retraction)
     kinds = int(records.kind.max()) + 1 if len(records) else 0
     furnishers = int(records.furnisher.max()) + 1 if len(records) else 0
     sent = np.bincount(

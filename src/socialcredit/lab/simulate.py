@@ -45,6 +45,7 @@ from socialcredit.lab.population import (
     Records,
     day_of,
     moment_of,
+    note_first_days,
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
@@ -189,10 +190,6 @@ class World:
         for row in rows.tolist():
             new.evidence[row] = vocabulary.code(f"lab-case:{int(new.id[row])}")
 
-    def _note_first_days(self, records: Records) -> None:
-        live = records.kind != self.retraction
-        np.minimum.at(self.first_day, records.subject[live], records.day[live])
-
     def score(self, as_of: date) -> MonthScores:
         started = time.perf_counter()
         result = score_month(self.compiled, self.ledger.ledger, as_of, self.n, self.repair_rules)
@@ -303,7 +300,7 @@ class World:
         self.withdrawn = np.concatenate([self.withdrawn, np.zeros(int(fresh.sum()), bool)])
         fresh_judgments = self._judgment_keys(new, np.flatnonzero(new.kind == self.judgment))
         self.open_judgments = np.union1d(self.open_judgments, fresh_judgments)
-        self._note_first_days(new)
+        note_first_days(self.first_day, new, self.retraction)
         self.ledger.add_records(batch, pop)
         self.stats.append(stats)
         self.score(as_of)

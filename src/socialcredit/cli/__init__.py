@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from socialcredit.cli.common import Db, Json, console, errors, fail, parse_day, ready_store
+from socialcredit.cli.common import (
+    Db,
+    Json,
+    console,
+    debug_on,
+    errors,
+    fail,
+    new_store,
+    parse_day,
+    ready_store,
+    set_debug,
+    store_failure,
+)
 from socialcredit.cli.disputes import disputes_app, disputes_report
 from socialcredit.cli.lab import lab_app
 from socialcredit.cli.lists import decide, flags, lists, repair
@@ -23,10 +36,12 @@ from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
 from socialcredit.policy.loader import PolicyError, load_catalogue, load_program
-from socialcredit.store import database
+from socialcredit.store.database import StoreError, shown
 
 app = typer.Typer(
-    help="A social-credit platform: ledger, scoring programs, exact explanations.",
+    help="A social-credit platform: ledger, scoring programs, exact explanations.\n\n"
+    "Exit status: 0 done; 1 an error, said in one line on stderr; 2 a wrong option or a --db "
+    "that names no usable store; 3 ingest stored the good rows but rejected some.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -47,12 +62,26 @@ app.command()(maintain)
 app.command()(purges)
 
 
+@app.callback()
+def options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="SOCIALCREDIT_DEBUG",
+            help="Show the traceback of an error instead of its one line.",
+        ),
+    ] = False,
+) -> None:
+    """Options of every command; --debug keeps an error's traceback for a bug report."""
+    set_debug(debug)
+
+
 @app.command()
 def init(db: Db = None) -> None:
     """Create the store (or bring its schema up to date)."""
-    engine = database.connect(db)
-    database.migrate(engine)
-    console.print(f"store ready: {engine.url.render_as_string(hide_password=True)}")
+    engine = new_store(db)
+    console.print(f"store ready: {shown(engine)}")
 
 
 @furnisher_app.command("add")
@@ -372,17 +401,31 @@ def demo(
     ] = None,
 ) -> None:
     """Synthesise a city, ingest it, score it under both programs, and summarise."""
-    from socialcredit.cli.demo import run_demo
+    from socialcredit.cli.demo import DemoError, run_demo
 
-    run_demo(console, subjects=subjects, seed=seed, url=db)
+    try:
+        run_demo(console, subjects=subjects, seed=seed, url=db)
+    except StoreError as exc:
+        raise store_failure(exc) from None
+    except DemoError as exc:
+        raise fail(str(exc)) from None
 
 
 app.command()(serve)
 
 
 def main() -> None:
-    """Entry point for `python -m socialcredit`."""
-    app(prog_name="socialcredit")
+    """Entry point: an unexpected error is one line and exit 1, its traceback only with --debug
+    (or SOCIALCREDIT_DEBUG=1)."""
+    try:
+        app(prog_name="socialcredit")
+    except Exception as exc:
+        if debug_on():
+            raise
+        detail = str(exc).strip().splitlines()
+        text = f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__
+        fail(f"{text} (run with --debug for the traceback)")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ PERSONS, DISTRICT = 600, 200
 @pytest.fixture(scope="module")
 def cities() -> list[City]:
     return [
-        generate_city(DISTRICT, seed=district_seed(7, i), as_of=AS_OF, years=2) for i in range(3)
+        generate_city(DISTRICT, seed=district_seed(7, i), as_of=AS_OF, years=2, examples=False)
+        for i in range(3)
     ]
 
 

@@ -29,6 +29,7 @@ from socialcredit.domain.records import (
     parse_relation,
 )
 from socialcredit.synth import City, generate_city, write_city
+from socialcredit.synth.city import EXAMPLE_ORGANISATIONS, EXAMPLE_PERSONS, EXAMPLES, REGIONS
 
 AS_OF = date(2025, 6, 15)
 NOW = datetime(AS_OF.year, AS_OF.month, AS_OF.day)
@@ -320,3 +321,24 @@ def test_window_is_whole_years_before_as_of() -> None:
 def test_unknown_format_is_refused(city: City, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown format"):
         write_city(city, tmp_path, "xml")
+
+
+def test_fixed_examples_take_the_first_subjects_places(city: City) -> None:
+    subjects = city.registry["subject"].to_pylist()
+    assert subjects[:2] == [e.subject for e in EXAMPLE_PERSONS]
+    assert subjects[PERSONS] == EXAMPLE_ORGANISATIONS[0].subject
+    assert city.registry["name"].to_pylist()[:2] == ["Li Wei", "Zhao Ming"]
+    records = all_records(city)
+    ids = pa.array([e.subject for e in EXAMPLES])
+    theirs = records.filter(pc.is_in(records["subject"], value_set=ids))
+    assert theirs.num_rows == sum(len(e.records) for e in EXAMPLES)
+    assert all("-example-" in i for i in theirs["external_id"].to_pylist())
+    # their regions are none the generator draws, so no drawn subject can share an identifier
+    drawn = {str(code) for code, _, _, _ in REGIONS}
+    assert not any(e.subject[:6] in drawn or e.subject[2:8] in drawn for e in EXAMPLES)
+    plain = generate_city(PERSONS, seed=11, as_of=AS_OF, examples=False)
+    assert plain.registry["subject"].to_pylist()[2:PERSONS] == subjects[2:PERSONS]
+    assert plain.registry.num_rows == city.registry.num_rows
+    assert EXAMPLES[0].subject not in plain.registry["subject"].to_pylist()
+    alone = generate_city(1, seed=11, as_of=AS_OF).registry["subject"].to_pylist()
+    assert alone == [EXAMPLE_PERSONS[0].subject, EXAMPLE_ORGANISATIONS[0].subject]

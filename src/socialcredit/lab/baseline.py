@@ -114,7 +114,8 @@ def generated(
     tell: Callable[[str], None] = lambda _: None,
 ) -> Baseline:
     """Generate the city `district` residents at a time into a baseline (the engine's ledger
-    written under folder), telling when each district is done."""
+    written under folder), telling when each district is done. The generator's fixed example
+    subjects are left out: they are no draw of the behaviour model and would repeat per district."""
     codes = Codes()
     evidence_kinds = kinds_read(catalogue.lists.values())
     sizes = districts(persons, organisations, district)
@@ -124,7 +125,12 @@ def generated(
             if index:
                 tell(f"district {index} of {len(sizes)} generated")
             city = generate_city(
-                people, orgs, seed=district_seed(seed, index), as_of=as_of, years=years
+                people,
+                orgs,
+                seed=district_seed(seed, index),
+                as_of=as_of,
+                years=years,
+                examples=False,
             )
             part = population_from_city(city, evidence_kinds, codes)
             del city
@@ -163,6 +169,7 @@ def _shifted(part: Population, subjects: int, ids: int) -> Population:
         id=r.id + ids,
         subject=r.subject + subjects,
         replaces=np.where(r.replaces >= 0, r.replaces + ids, -1),
+        chain=np.where(r.chain >= 0, r.chain + ids, -1),
     )
     rel = part.relations
     relations = replace(rel, subject=rel.subject + subjects, other=rel.other + subjects)

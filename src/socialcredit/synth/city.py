@@ -12,6 +12,20 @@ have clean histories and a minority carry most of the arrears, judgments and fin
 Relations read "subject <relation> other": a guarantor relation names the guarantor as subject
 and the borrower as other; employee_of and legal_representative_of point from a person to an
 organisation. Contacts are directed (the subject's phone book) and never family ties.
+
+Every city also holds three fixed example subjects (`EXAMPLES`), whatever its size and seed, so
+that documented commands name subjects that exist. They take the place of the first two residents
+and the first organisation (the counts stay as asked; a one-person city holds only the first),
+keep those subjects' relations, and get a fixed history instead of a drawn one, dated in days
+before `as_of` (squeezed into a window shorter than two years):
+
+- 11010519491231002X, Li Wei: a judgment defaulter (an unperformed judgment 150 days back), so
+  flight booking is refused; also on the serious tax arrears list since 430 days back, arrears
+  paid 120 days back, so a credit repair of that entry is granted.
+- 370687198506120317, Zhao Ming: 240 volunteer hours in the last year and three 400 ml blood
+  donations, on both civic redlists and graded AAA by the Rongcheng-style program.
+- 91370687MA3C7R2K16, Rongcheng Shidao Bay Fisheries Co., Ltd.: an organisation with a clean
+  history (taxes filed on time, loan instalments repaid), Zhao Ming's employer.
 """
 
 from __future__ import annotations
@@ -36,6 +50,9 @@ from socialcredit.domain.identifiers import (
 )
 
 __all__ = [
+    "EXAMPLES",
+    "EXAMPLE_ORGANISATIONS",
+    "EXAMPLE_PERSONS",
     "FORMATS",
     "FURNISHERS",
     "REGIONS",
@@ -470,6 +487,276 @@ def _timestamps(us: Ints, null: np.ndarray | None = None) -> pa.Array:
     return pa.array(us, type=pa.timestamp("us"), mask=null)
 
 
+# -------------------------------------------------------------------------------- fixed examples
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    """One record of an example subject, `days` before the city's as-of day; "{year}" and
+    "{tax_year}" in its attributes or evidence become the year it occurred and the one before."""
+
+    furnisher: str
+    kind: str
+    days: int
+    value: float | None = None
+    attributes: str = "{}"
+    evidence: str | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A fixed subject that every generated city holds, with its history."""
+
+    subject: str
+    name: str
+    records: tuple[ExampleRecord, ...]
+    birth_year: int | None = None
+    sex: str | None = None
+    address: str | None = None
+
+
+_TAX_YEAR = '{"tax_year": {tax_year}}'
+_EMPLOYER = "91370687MA3C7R2K16"
+
+EXAMPLE_PERSONS: tuple[Example, ...] = (
+    Example(
+        "11010519491231002X",
+        "Li Wei",
+        (
+            ExampleRecord("telecom-weihai", "identity.phone_verified", 690),
+            ExampleRecord(
+                "registry-rongcheng",
+                "identity.address_verified",
+                680,
+                attributes='{"address": "household_register"}',
+            ),
+            *(
+                ExampleRecord(
+                    "bank-rongcheng-rural",
+                    "loan.repaid_on_time",
+                    days,
+                    attributes='{"loan": "RCB-20190412"}',
+                )
+                for days in (640, 610, 580)
+            ),
+            ExampleRecord("tax-weihai", "tax.filed_on_time", 600, attributes=_TAX_YEAR),
+            ExampleRecord(
+                "shop-market",
+                "commerce.order_completed",
+                500,
+                268.0,
+                '{"category": "household"}',
+            ),
+            ExampleRecord("tax-weihai", "tax.arrears", 430, 128_000.0, '{"tax": "property"}'),
+            ExampleRecord(
+                "shop-market",
+                "commerce.order_completed",
+                300,
+                89.5,
+                '{"category": "groceries"}',
+            ),
+            ExampleRecord(
+                "court-rongcheng",
+                "contract.lawsuit_lost",
+                260,
+                evidence="case:({year})Lu1082Minchu1231",
+            ),
+            ExampleRecord(
+                "court-rongcheng",
+                "court.judgment_unfulfilled",
+                150,
+                evidence="case:({year})Lu1082Zhi1949",
+            ),
+            ExampleRecord("tax-weihai", "tax.arrears_paid", 120, 128_000.0, '{"tax": "property"}'),
+            ExampleRecord(
+                "shop-market",
+                "commerce.order_completed",
+                30,
+                45.0,
+                '{"category": "food_delivery"}',
+            ),
+        ),
+        birth_year=1949,
+        sex="F",
+    ),
+    Example(
+        "370687198506120317",
+        "Zhao Ming",
+        (
+            ExampleRecord("telecom-weihai", "identity.phone_verified", 700),
+            ExampleRecord(
+                "registry-rongcheng",
+                "identity.address_verified",
+                690,
+                attributes='{"address": "residential"}',
+            ),
+            ExampleRecord(
+                "edu-registry",
+                "education.degree_verified",
+                680,
+                attributes='{"level": "bachelor"}',
+            ),
+            *(
+                ExampleRecord(
+                    "employers-weihai",
+                    "employment.verified",
+                    days,
+                    attributes=f'{{"employer": "{_EMPLOYER}"}}',
+                )
+                for days in (650, 200)
+            ),
+            *(
+                ExampleRecord("tax-weihai", "tax.filed_on_time", days, attributes=_TAX_YEAR)
+                for days in (600, 235)
+            ),
+            *(
+                ExampleRecord(
+                    "bank-weihai-commercial",
+                    "loan.repaid_on_time",
+                    days,
+                    attributes='{"loan": "WHCB-35071288"}',
+                )
+                for days in (560, 470, 380, 290)
+            ),
+            *(
+                ExampleRecord("blood-centre-weihai", "blood.donation", days, 400.0)
+                for days in (480, 300, 115)
+            ),
+            *(
+                ExampleRecord(
+                    "volunteers-rongcheng",
+                    "volunteer.hours",
+                    40 + 25 * k,
+                    20.0,
+                    f'{{"activity": "{activity}"}}',
+                )
+                for k, activity in enumerate(
+                    ("beach_cleanup", "elderly_care", "tutoring", "community_service") * 3
+                )
+            ),
+            ExampleRecord(
+                "shop-market", "commerce.order_completed", 350, 56.0, '{"category": "books"}'
+            ),
+            ExampleRecord(
+                "shop-market", "commerce.order_completed", 60, 1280.0, '{"category": "travel"}'
+            ),
+        ),
+        birth_year=1985,
+        sex="M",
+    ),
+)
+
+EXAMPLE_ORGANISATIONS: tuple[Example, ...] = (
+    Example(
+        _EMPLOYER,
+        "Rongcheng Shidao Bay Fisheries Co., Ltd.",
+        (
+            *(
+                ExampleRecord("tax-weihai", "tax.filed_on_time", days, attributes=_TAX_YEAR)
+                for days in (620, 255)
+            ),
+            *(
+                ExampleRecord(
+                    "bank-weihai-commercial",
+                    "loan.repaid_on_time",
+                    days,
+                    attributes='{"loan": "WHCB-60218834"}',
+                )
+                for days in (540, 420, 300, 180)
+            ),
+        ),
+        address="No. 88 Shidao Harbour, Rongcheng",
+    ),
+)
+
+EXAMPLES = EXAMPLE_PERSONS + EXAMPLE_ORGANISATIONS
+
+
+def _with_examples(generated: pa.Array, examples: tuple[Example, ...]) -> pa.Array:
+    """Generated identifiers with the first ones replaced by the examples' (as many as fit)."""
+    k = min(len(examples), len(generated))
+    return pa.concat_arrays([_strings([e.subject for e in examples[:k]]), generated.slice(k)])
+
+
+def _placed_examples(persons: int, organisations: int) -> dict[int, Example]:
+    """The registry rows the examples take: the first residents, the first organisations."""
+    placed = dict(enumerate(EXAMPLE_PERSONS[:persons]))
+    placed.update({persons + i: e for i, e in enumerate(EXAMPLE_ORGANISATIONS[:organisations])})
+    return placed
+
+
+def _example_registry(registry: pa.Table, placed: dict[int, Example]) -> pa.Table:
+    """The registry with the examples' names, birth years, sexes and addresses at their rows."""
+    mask = np.zeros(registry.num_rows, dtype=bool)
+    mask[list(placed)] = True
+    chosen = [placed[row] for row in sorted(placed)]
+    values: dict[str, list[object]] = {
+        "name": [e.name for e in chosen],
+        "region": ["Rongcheng"] * len(chosen),
+        "urban": [True] * len(chosen),
+        "birth_year": [e.birth_year for e in chosen],
+        "sex": [e.sex for e in chosen],
+        "address": [e.address for e in chosen],
+    }
+    for name, new in values.items():
+        i = registry.schema.get_field_index(name)
+        column = registry.column(i).combine_chunks()
+        replaced = pc.replace_with_mask(column, pa.array(mask), pa.array(new, column.type))
+        registry = registry.set_column(i, name, replaced)
+    return registry
+
+
+def _dated(text: str, at: datetime) -> str:
+    """Fill in "{year}" and "{tax_year}" for a record that occurred at `at`."""
+    return text.replace("{year}", str(at.year)).replace("{tax_year}", str(at.year - 1))
+
+
+def _example_rows(examples: list[Example], w: _Window) -> dict[str, list[dict[str, object]]]:
+    """The examples' records by furnisher, dated back from as_of (squeezed into the window)."""
+    span = max(r.days for e in examples for r in e.records)
+    scale = min(1.0, (w.days - 1) / span)
+    end = _EPOCH + w.end * _MICROSECOND
+    rows: dict[str, list[dict[str, object]]] = {}
+    for example in examples:
+        for i, r in enumerate(example.records):
+            days = max(1, round(r.days * scale))
+            at = end - timedelta(days=days) + timedelta(hours=10, minutes=7 * i)
+            mine = rows.setdefault(r.furnisher, [])
+            mine.append(
+                {
+                    "subject": example.subject,
+                    "furnisher": r.furnisher,
+                    "kind": r.kind,
+                    "occurred_at": at,
+                    "external_id": f"{r.furnisher}-example-{len(mine) + 1:04d}",
+                    "value": r.value,
+                    "attributes": _dated(r.attributes, at),
+                    "evidence": None if r.evidence is None else _dated(r.evidence, at),
+                    "replaces": None,
+                }
+            )
+    return rows
+
+
+def _place_examples(
+    records: dict[str, pa.Table], examples: list[Example], w: _Window
+) -> dict[str, pa.Table]:
+    """Each furnisher's records without the drawn records of the examples' rows, with the
+    examples' own records in time order."""
+    if not examples:
+        return records
+    ids = _strings([e.subject for e in examples])
+    extra = _example_rows(examples, w)
+    out = {}
+    for fid, table in records.items():
+        kept = table.filter(pc.invert(pc.is_in(table.column("subject"), value_set=ids)))
+        if fid in extra:
+            both = pa.concat_tables([kept, pa.Table.from_pylist(extra[fid], schema=table.schema)])
+            kept = both.take(pc.sort_indices(both, sort_keys=[("occurred_at", "ascending")]))
+        out[fid] = kept
+    return out
+
+
 # -------------------------------------------------------------------------------- the generator
 
 
@@ -480,8 +767,12 @@ def generate_city(
     seed: int = 7,
     as_of: date | None = None,
     years: int = 2,
+    examples: bool = True,
 ) -> City:
-    """Generate a deterministic synthetic city; all times fall in [as_of - years, as_of)."""
+    """Generate a deterministic synthetic city; all times fall in [as_of - years, as_of).
+
+    With `examples` (the default) the first two residents and the first organisation are the
+    fixed subjects of `EXAMPLES` (see the module's docstring); the rest of the city is the same."""
     if persons < 1:
         raise ValueError("a city needs at least one person")
     n_org = max(1, persons // 20) if organisations is None else organisations
@@ -495,6 +786,10 @@ def generate_city(
 
     person_ids, p_region, birth_year, male, age = _resident_ids(rng, persons, as_of)
     org_ids, o_region = _usccs(rng, n_org)
+    placed = _placed_examples(persons, n_org) if examples else {}
+    if examples:
+        person_ids = _with_examples(person_ids, EXAMPLE_PERSONS)
+        org_ids = _with_examples(org_ids, EXAMPLE_ORGANISATIONS)
     ids = pa.concat_arrays([person_ids, org_ids])
     n_all = persons + n_org
 
@@ -502,7 +797,8 @@ def generate_city(
     recs = _Records()
     rels = _Relations(n_all)
     _simulate(rng, w, recs, rels, persons, n_org, age, male, org_ids)
-    records = _record_tables(rng, w, recs, ids)
+    records = _place_examples(_record_tables(rng, w, recs, ids), list(placed.values()), w)
+    registry = _example_registry(registry, placed) if placed else registry
     relations = _relation_table(rels, ids)
     furnishers = pa.table(
         {

@@ -212,7 +212,9 @@ def score(
     ] = None,
     db: Db = None,
 ) -> None:
-    """Score every subject under every active program and store the snapshots."""
+    """Score every subject under every active program and store the snapshots.
+
+    A store without records has nothing to score: it says so, records no run and exits 0."""
     from socialcredit.engines.backends import EngineUnavailable
     from socialcredit.services.scoring import active_programs, score_all, score_lake
 
@@ -250,6 +252,13 @@ def score(
             )
     except EngineUnavailable as exc:
         raise fail(str(exc)) from None
+    if not summaries:
+        console.print(
+            "nothing to score: the store holds no records yet (load some with "
+            "`socialcredit ingest FILES`); no run was recorded",
+            soft_wrap=True,
+        )
+        return
     for s in summaries:
         console.print(
             f"{s.program} ({s.policy_version}) as of {s.as_of}: {s.scored:,} of "

@@ -98,10 +98,16 @@ def score_all(
     step: Callable[[str], None] | None = None,
     output: Path | None = None,
 ) -> list[RunSummary]:
-    """Full rescoring on the chosen engine; snapshots go to the store (and to Parquet)."""
+    """Full rescoring on the chosen engine; snapshots go to the store (and to Parquet).
+
+    A ledger without records has nothing to score: no run is recorded and the list is empty.
+    """
     as_of = as_of or today()
     compiled = list(programs) if programs is not None else active_programs()
     report = step or (lambda _message: None)
+    with engine.connect() as connection:
+        if not ledger_store.has_records(connection):
+            return []
     with ExitStack() as scratch:
         ledger = _store_ledger(engine, backend, scratch, report)
         results = score_ledger(ledger, as_of, compiled, report)

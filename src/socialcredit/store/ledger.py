@@ -215,3 +215,9 @@ def read_ledger_of(connection: sa.Connection, subjects: Iterable[str]) -> dict[s
         name: pa.concat_tables(tables_) if tables_ else LEDGER_SCHEMAS[name].empty_table()
         for name, tables_ in parts.items()
     }
+
+
+def has_records(connection: sa.Connection) -> bool:
+    """Whether the ledger holds any record at all (without counting them)."""
+    first = connection.execute(sa.select(tables.records.c.id).limit(1)).first()
+    return first is not None

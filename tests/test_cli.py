@@ -159,7 +159,7 @@ def test_errors_are_clear(tmp_path: Path, scored: str) -> None:
     garbage.write_bytes(b"not parquet at all")
     before = ledger_rows(scored)
     result = runner.invoke(app, ["ingest", str(garbage), "--db", scored])
-    assert result.exit_code == 1 and "nothing from that file was stored" in result.output
+    assert result.exit_code == 1 and "nothing was stored" in result.output
     assert ledger_rows(scored) == before
 
 

@@ -141,30 +141,45 @@ def ingest(
         list[Path], typer.Argument(help="Record, relation, furnisher or registry files.")
     ],
     rejects: Annotated[
-        Path | None, typer.Option(help="Where to write rejected rows (NDJSON).")
+        Path | None,
+        typer.Option(
+            help="Folder for the reject file (NDJSON, one per run). Default: rejects/ beside "
+            "the SQLite store's file, or ./rejects/ for PostgreSQL.",
+        ),
     ] = None,
     as_json: Json = False,
     db: Db = None,
 ) -> None:
-    """Load files (CSV, NDJSON, Parquet) into the ledger; bad rows go to a reject file."""
+    """Load files (CSV, NDJSON, Parquet) into the ledger; bad rows go to a reject file.
+
+    Every file is checked first (it opens, its columns say what it holds and include those
+    every row needs), so a missing or wrong file stores nothing. Exit status: 0 every row was
+    accepted or a duplicate; 3 the good rows were stored and some were rejected (the first 5
+    are shown, all are in the reject file); 1 a file could not be read."""
+    from socialcredit.cli.ingesting import (
+        EXIT_REJECTED,
+        rejects_folder,
+        report_ingest,
+        unreadable_note,
+    )
     from socialcredit.services.ingest import UnreadableFile, count_rows, ingest_files
 
+    if rejects is not None and rejects.exists() and not rejects.is_dir():
+        raise fail(f"--rejects names a folder for reject files; {rejects} is a file", 2)
     engine = ready_store(db)
+    folder = rejects_folder(engine, rejects)
     try:
         total = sum(count_rows(p) for p in files)
         with bar(console, "ingesting", total, enabled=not as_json) as advance:
-            summary = ingest_files(engine, files, rejects=rejects, progress=advance)
+            summary = ingest_files(engine, files, reject_dir=folder, progress=advance)
     except UnreadableFile as exc:
-        raise fail(f"{exc} (nothing from that file was stored)") from None
+        raise fail(f"{exc} ({unreadable_note(exc)})") from None
     if as_json:
         print(json.dumps(summary.as_json()))
-        return
-    console.print(
-        f"accepted {summary.accepted:,}, duplicates {summary.duplicates:,}, "
-        f"rejected {summary.rejected:,}"
-    )
-    if summary.reject_file:
-        console.print(f"rejected rows, with line numbers and reasons: {summary.reject_file}")
+    else:
+        report_ingest(summary, console)
+    if summary.rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 class ScoringEngine(StrEnum):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from socialcredit.cli.ingesting import kind_lines, rejects_folder, report_rejects
 from socialcredit.cli.lists import operator
 from socialcredit.cli.progress import bar, steps
 from socialcredit.cli.render import grade_counts, histogram
@@ -36,8 +37,7 @@ def _fresh_store(url: str | None) -> sa.Engine:
         for suffix in ("", "-wal", "-shm"):
             Path(DEMO_FILE + suffix).unlink(missing_ok=True)
         url = f"sqlite:///{DEMO_FILE}"
-    engine = database.connect(url)
-    database.migrate(engine)
+    engine = database.open_store(url, create=True)
     with engine.connect() as connection:
         if connection.execute(sa.select(sa.func.count()).select_from(tables.records)).scalar_one():
             raise DemoError("the demo needs an empty store; this one already holds records")
@@ -119,13 +119,22 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
     """Synthesise, ingest, score and summarise a city, timing each step."""
     as_of = today()
     with steps(console, spinner=False) as step:
+        step("creating the store")  # first, so that a wrong --db costs no synthesis
+        engine = _fresh_store(url)
         step(f"synthesising {subjects:,} residents")
         city = generate_city(subjects, seed=seed, as_of=as_of)
         record_count = sum(t.num_rows for t in city.records.values())
-        step("creating the store")
-        engine = _fresh_store(url)
-        step(f"ingesting {record_count:,} records and {city.relations.num_rows:,} relations")
-        with bar(console, "ingesting", record_count + city.relations.num_rows) as advance:
+        step(
+            f"ingesting {record_count:,} records, {city.relations.num_rows:,} relations, "
+            f"{city.registry.num_rows:,} registry rows and {city.furnishers.num_rows:,} furnishers"
+        )
+        rows = (
+            record_count
+            + city.relations.num_rows
+            + city.registry.num_rows
+            + city.furnishers.num_rows
+        )
+        with bar(console, "ingesting", rows) as advance:
             ingested = ingest_tables(
                 engine,
                 furnishers=city.furnishers,
@@ -133,16 +142,19 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
                 relations=city.relations,
                 records=list(city.records.values()),
                 progress=advance,
+                reject_dir=rejects_folder(engine),
             )
         step("scoring under both programs")
         summaries = score_all(engine, as_of)
         step("deriving the lists and a decision")
         list_table, decision = _lists(engine)
         step.finish()
-    console.print(
-        f"ingested: {ingested.accepted:,} accepted, {ingested.duplicates:,} duplicates, "
-        f"{ingested.rejected:,} rejected"
-    )
+    for line in kind_lines(ingested):
+        console.print(f"ingested {line}", highlight=False)
+    if ingested.rejected:
+        report_rejects(ingested, console)
+    else:
+        console.print("no row was rejected, so no reject file was written")
     for summary in summaries:
         _summarise(console, summary)
     console.print(list_table)

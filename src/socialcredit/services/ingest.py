@@ -44,11 +44,16 @@ from socialcredit.store import ledger
 __all__ = [
     "BATCH_ROWS",
     "FILE_KINDS",
+    "REQUIRED_COLUMNS",
+    "SAMPLE_REJECTS",
     "BadLine",
     "FileSummary",
     "IngestSummary",
+    "KindTotals",
+    "RejectedRow",
     "RowsResult",
     "UnreadableFile",
+    "column_problem",
     "count_rows",
     "detect_kind",
     "file_format",
@@ -71,6 +76,17 @@ EXPECTED_COLUMNS: dict[str, tuple[str, ...]] = {
     "relations": RELATION_FIELDS,
     "records": RECORD_FIELDS,
 }
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "furnishers": ("furnisher", "type"),
+    "registry": ("subject",),
+    "relations": ("furnisher", "external_id", "subject", "other", "relation", "start", "confirmed"),
+    "records": ("subject", "furnisher", "kind", "occurred_at", "external_id"),
+}
+"""The columns every row of a kind needs; a file without one of them is refused whole."""
+
+SAMPLE_REJECTS = 5
+"""How many rejected rows a summary quotes (line and reason); the reject file has them all."""
 
 _FORMATS = {
     ".csv": "csv",
@@ -129,18 +145,70 @@ class FileSummary:
 
 
 @dataclass(frozen=True)
+class KindTotals:
+    """What the files of one kind (records, relations, registry, furnishers) contributed."""
+
+    kind: str
+    rows: int
+    accepted: int
+    duplicates: int
+    rejected: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """One rejected row as a summary quotes it: where it was and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class IngestSummary:
-    """Totals over all files, the reject file (None when no row was rejected), and each file."""
+    """Totals over all files, the reject file (None when no row was rejected), each file, and
+    the first few rejected rows (SAMPLE_REJECTS)."""
 
     accepted: int
     duplicates: int
     rejected: int
     reject_file: str | None
     files: list[FileSummary] = field(default_factory=list)
+    first_rejects: list[RejectedRow] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return self.accepted + self.duplicates + self.rejected
+
+    def by_kind(self) -> list[KindTotals]:
+        """Totals per kind of row, in ingest order, so that records are not counted with the
+        relations, registry rows and furnishers that came with them."""
+        totals = []
+        for kind in FILE_KINDS:
+            files = [f for f in self.files if f.kind == kind]
+            if files:
+                totals.append(
+                    KindTotals(
+                        kind,
+                        sum(f.rows for f in files),
+                        sum(f.accepted for f in files),
+                        sum(f.duplicates for f in files),
+                        sum(f.rejected for f in files),
+                    )
+                )
+        return totals
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +217,8 @@ class IngestSummary:
             "rejected": self.rejected,
             "rows": self.rows,
             "reject_file": self.reject_file,
+            "kinds": [k.as_json() for k in self.by_kind()],
+            "first_rejects": [r.as_json() for r in self.first_rejects],
             "files": [f.as_json() for f in self.files],
         }
 
@@ -393,17 +463,58 @@ def _expected() -> str:
     return "; ".join(f"{kind}: {', '.join(cols)}" for kind, cols in EXPECTED_COLUMNS.items())
 
 
+def _closest_kind(columns: Sequence[str]) -> str | None:
+    """The kind the columns come nearest to (at least two of its columns, then the larger share
+    of its required ones), or None when that is not one kind."""
+    names = set(columns)
+
+    def nearness(kind: str) -> tuple[int, float]:
+        need = REQUIRED_COLUMNS[kind]
+        return len(names & set(EXPECTED_COLUMNS[kind])), len(names & set(need)) / len(need)
+
+    ranked = sorted(FILE_KINDS, key=nearness, reverse=True)
+    best, runner_up = nearness(ranked[0]), nearness(ranked[1])
+    return ranked[0] if best[0] >= 2 and best != runner_up else None
+
+
+def _expected_of(kind: str) -> str:
+    need = REQUIRED_COLUMNS[kind]
+    optional = [c for c in EXPECTED_COLUMNS[kind] if c not in need]
+    return f"a {kind} file has {', '.join(need)}" + (
+        f" and optionally {', '.join(optional)}" if optional else ""
+    )
+
+
+def column_problem(columns: Sequence[str], kind: str) -> str | None:
+    """Why a file with these columns cannot be a file of `kind` (its missing required columns
+    and its unknown ones, with the expected ones), or None when it can."""
+    missing = [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
+    if not missing:
+        return None
+    unknown = [c for c in columns if c not in EXPECTED_COLUMNS[kind]]
+    return (
+        f"not a {kind} file: missing column(s) {', '.join(missing)}; unknown column(s) "
+        f"{', '.join(unknown) or 'none'}; {_expected_of(kind)}"
+    )
+
+
 def detect_kind(path: str | Path) -> str:
-    """What a file holds, from its columns: furnishers, registry, relations or records."""
+    """What a file holds, from its columns: furnishers, registry, relations or records.
+
+    Raises UnreadableFile when the kind cannot be told or a column every row needs is missing,
+    so that such a file is refused whole instead of row by row."""
     path = Path(path)
     columns = _columns(path)
-    kind = kind_of_columns(columns)
+    kind = kind_of_columns(columns) or _closest_kind(columns)
     if kind is None:
         found = ", ".join(columns) or "none"
         raise UnreadableFile(
             path,
             f"cannot tell what the file holds from its columns ({found}); expected {_expected()}",
         )
+    problem = column_problem(columns, kind)
+    if problem is not None:
+        raise UnreadableFile(path, problem)
     return kind
 
 
@@ -451,12 +562,16 @@ def _json_safe(value: Any) -> Any:
 
 
 class _Rejects:
-    """The reject file: created at the first bad row; a failed file's lines are taken back."""
+    """The reject file: created at the first bad row (in `folder`, made then, unless a file is
+    chosen); a failed file's lines are taken back. The first few rows are kept for the summary.
+    """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, folder: Path | None = None) -> None:
         self._chosen = path
+        self._folder = folder
         self.path: Path | None = None
         self._handle: IO[str] | None = None
+        self._first: list[tuple[int, RejectedRow]] = []  # with the file position before each
 
     def _open(self) -> IO[str]:
         if self._handle is None:
@@ -464,10 +579,12 @@ class _Rejects:
                 self.path = Path(self._chosen)
                 self._handle = self.path.open("w", encoding="utf-8")
             else:
+                folder = self._folder if self._folder is not None else Path.cwd()
+                folder.mkdir(parents=True, exist_ok=True)
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
                 for n in range(1000):
                     suffix = "" if n == 0 else f"-{n}"
-                    candidate = Path.cwd() / f"rejects-{stamp}{suffix}.ndjson"
+                    candidate = folder / f"rejects-{stamp}{suffix}.ndjson"
                     try:
                         self._handle = candidate.open("x", encoding="utf-8")
                     except FileExistsError:
@@ -479,6 +596,8 @@ class _Rejects:
         return self._handle
 
     def add(self, source: str, line: int, reason: str, row: Any) -> None:
+        if len(self._first) < SAMPLE_REJECTS:
+            self._first.append((self.mark(), RejectedRow(source, line, reason)))
         entry = {"file": source, "line": line, "reason": reason, "row": _json_safe(row)}
         self._open().write(json.dumps(entry, ensure_ascii=False) + "\n")
 
@@ -486,9 +605,14 @@ class _Rejects:
         return 0 if self._handle is None else self._handle.tell()
 
     def rollback(self, mark: int) -> None:
+        self._first = [(at, row) for at, row in self._first if at < mark]
         if self._handle is not None:
             self._handle.seek(mark)
             self._handle.truncate()
+
+    def first(self) -> list[RejectedRow]:
+        """The first rejected rows still in the file, at most SAMPLE_REJECTS."""
+        return [row for _, row in self._first]
 
     def close(self) -> str | None:
         """Close the file; None (and no file left behind) when nothing was rejected."""
@@ -536,6 +660,7 @@ class _Run:
             rejected=sum(f.rejected for f in self.files),
             reject_file=reject_file,
             files=list(self.files),
+            first_rejects=self.rejects.first(),
         )
 
 
@@ -616,6 +741,11 @@ def _naive_utc(moment: datetime | None) -> datetime:
     return moment
 
 
+def _rejects_to(file: str | Path | None, folder: str | Path | None) -> _Rejects:
+    """Rejects for a chosen file, or for a new file in a folder (default: here)."""
+    return _Rejects(None if file is None else Path(file), None if folder is None else Path(folder))
+
+
 def ingest_files(
     engine: sa.Engine,
     paths: Sequence[str | Path],
@@ -624,23 +754,23 @@ def ingest_files(
     now: datetime | None = None,
     rejects: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    reject_dir: str | Path | None = None,
 ) -> IngestSummary:
     """Ingest furnisher files into the ledger, each file in its own transaction.
 
     Files are taken furnishers first, then registry, relations and records, whatever order they
     are given in. `now` (default: the current UTC time) is the limit for dates in the future
-    and every new row's received_at. Bad rows go to `rejects` (default: rejects-<UTC time>.ndjson
-    in the working directory), which is created only when a row is rejected. Raises
-    UnreadableFile, before anything is stored, if any file's kind cannot be told; a file that
-    turns out unreadable midway is rolled back entirely, and the error carries in `partial`
-    what the files before it committed.
+    and every new row's received_at. Bad rows go to the file `rejects`, or else to a new
+    rejects-<UTC time>.ndjson in `reject_dir` (default: the working directory); either is
+    created only when a row is rejected. Raises UnreadableFile, before anything is stored, if
+    any file cannot be opened, its kind cannot be told or it lacks a required column; a file
+    that turns out unreadable midway is rolled back entirely, and the error carries in
+    `partial` what the files before it committed.
     """
     files = [Path(p) for p in paths]
     kinds = {path: detect_kind(path) for path in files}
     order = sorted(files, key=lambda p: FILE_KINDS.index(kinds[p]))
-    run = _Run.start(
-        engine, catalogue, now, _Rejects(None if rejects is None else Path(rejects)), progress
-    )
+    run = _Run.start(engine, catalogue, now, _rejects_to(rejects, reject_dir), progress)
     try:
         for path in order:
             _ingest_source(run, str(path), kinds[path], _batches(path))
@@ -675,15 +805,15 @@ def ingest_tables(
     *,
     catalogue: Catalogue | None = None,
     rejects: str | Path | None = None,
+    reject_dir: str | Path | None = None,
 ) -> IngestSummary:
     """Ingest in-memory Arrow tables (same columns as the files) exactly as files are ingested.
 
     Each table is one transaction; reject entries name it "<furnishers>", "<registry>",
-    "<relations>" or "<records N>" (N counting from 1) with the row number as the line.
+    "<relations>" or "<records N>" (N counting from 1) with the row number as the line. Rejects
+    go where ingest_files puts them.
     """
-    run = _Run.start(
-        engine, catalogue, now, _Rejects(None if rejects is None else Path(rejects)), progress
-    )
+    run = _Run.start(engine, catalogue, now, _rejects_to(rejects, reject_dir), progress)
     try:
         for kind, table in (
             ("furnishers", furnishers),

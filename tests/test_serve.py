@@ -45,7 +45,10 @@ def store(tmp_path: Path) -> str:
 
 
 def add_principal(url: str, *args: str) -> dict[str, str]:
-    created: dict[str, str] = json.loads(cli("principal", "add", *args, "--json", "--db", url))
+    """Create a principal; its JSON is on stdout (a warning may be on stderr)."""
+    result = runner.invoke(app, ["principal", "add", *args, "--json", "--db", url])
+    assert result.exit_code == 0, result.output
+    created: dict[str, str] = json.loads(result.stdout)
     return created
 
 

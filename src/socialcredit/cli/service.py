@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from socialcredit.cli.common import Db, console, fail, ready_store
+from socialcredit.cli.common import Db, console, errors, fail, ready_store
 from socialcredit.domain.principals import ROLES
 
 principal_app = typer.Typer(
@@ -44,9 +44,10 @@ def principal_add(
     db: Db = None,
 ) -> None:
     """Create a principal and print its key. The key is shown only this once; only its hash
-    is stored."""
+    is stored. A subject key may be bound to a subject not in the store yet: that is warned."""
     from socialcredit.services.errors import InvalidRequest
     from socialcredit.services.principals import create_principal
+    from socialcredit.services.subjects import subject_known
 
     engine = ready_store(db)
     try:
@@ -60,6 +61,14 @@ def principal_add(
     except InvalidRequest as exc:
         raise fail(str(exc)) from None
     p = created.principal
+    if p.subject and not subject_known(engine, p.subject):
+        errors.print(
+            f"warning: no subject {p.subject} in the store yet: the key reads nothing until its "
+            "records are ingested",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if as_json:
         print(json.dumps({"id": p.id, "role": p.role.value, "key": created.key}))
         return

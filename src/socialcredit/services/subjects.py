@@ -8,11 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.domain.identifiers import normalise
-from socialcredit.store import tables
+from socialcredit.store import files, tables
 
 
 class SubjectNotFound(LookupError):
     """No subject with this identifier is in the store."""
+
+
+def subject_known(engine: sa.Engine, subject: str) -> bool:
+    """Whether the store holds the subject, so a key bound to an unknown one can be flagged."""
+    with engine.connect() as connection:
+        return files.subject_kind(connection, normalise(subject)) is not None
 
 
 def list_subjects(engine: sa.Engine, limit: int | None = None) -> list[dict[str, str]]:

@@ -241,8 +241,8 @@ def whole_list(
 ) -> Response:
     """Everyone on a list now (adjudicators and admins)."""
     require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
-    entries = list_service.list_entries(api_of(request).engine, name, limit=limit)
-    return JSONResponse({"list": name, "items": [list_service.entry_json(e) for e in entries]})
+    page = list_service.list_page(api_of(request).engine, name, limit=limit)
+    return JSONResponse({"list": name, "items": page.as_json()})
 
 
 @router.get("/flags/phoenix", response_model=dict[str, Any], tags=["lists"], responses=AUTH_ERRORS)

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from socialcredit.cli.common import Db, Json, console, fail, ready_store
+from socialcredit.cli.wording import plural
 from socialcredit.domain.principals import Principal, Role
 from socialcredit.services.decisions import DecisionRequest, decide_one
 from socialcredit.services.errors import ConsentRefused, InvalidRequest, NotAllowed, NotFound
-from socialcredit.services.lists import apply_for_repair, entry_json, list_entries, phoenix_flags
+from socialcredit.services.lists import ListPage, apply_for_repair, list_page, phoenix_flags
 from socialcredit.services.principals import utc_now
 
 # Reads made at the command line are logged under this principal in the subject's access log.
 OPERATOR = "operator"
+# A resident ID or a USCC is 18 characters.
+SUBJECT_WIDTH = 18
 
 
 def operator() -> Principal:
@@ -33,20 +39,36 @@ def lists(
     """Who is on the lists now: since, until, the records that put them there."""
     engine = ready_store(db)
     try:
-        entries = list_entries(engine, name, limit=limit)
+        page = list_page(engine, name, limit=limit)
     except NotFound as exc:
         raise fail(str(exc)) from None
     if as_json:
-        print(json.dumps([entry_json(e) for e in entries]))
+        print(json.dumps(page.as_json()))
         return
-    table = Table(title=f"{name or 'all lists'}: {len(entries):,} entries")
-    for column in ("subject", "list", "since", "until", "records"):
-        table.add_column(column)
-    for e in entries:
+    console.print(entries_table(page, name))
+
+
+def entries_table(page: ListPage, name: str | None) -> Table:
+    """The entries shown, one a row; ids, list names and dates are never cut, the record ids
+    wrap (at 80 columns a cut id would name another subject)."""
+    count = plural(page.total, "entry", "entries")
+    shown = count if len(page.entries) == page.total else f"{len(page.entries):,} of {count}"
+    table = Table(
+        title=f"{name or 'all lists'}: {shown}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("subject", no_wrap=True, min_width=SUBJECT_WIDTH)
+    for column in ("list", "since", "until"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("records", overflow="fold")
+    for e in page.entries:
         ids = ", ".join(map(str, e.record_ids[:5])) + (" ..." if len(e.record_ids) > 5 else "")
         since, until = e.since.date().isoformat(), e.until.date().isoformat()
         table.add_row(e.subject, e.list, since, until, ids)
-    console.print(table)
+    return table
 
 
 def decide(
@@ -79,14 +101,21 @@ def decide(
     )
     for m in body["measures"]:
         console.print(f"  measure {m['id']}: {m['title']} ({m['effect']})", highlight=False)
-    table = Table(title="trace")
-    for column in ("rule", "test", "inputs", "outcome"):
-        table.add_column(column, overflow="fold")
-    for step in body["trace"]:
-        table.add_row(
-            step["rule"], step.get("test", ""), json.dumps(step["inputs"]), step["outcome"]
-        )
-    console.print(table)
+    console.print(trace_tree(body["trace"]))
+
+
+def trace_tree(trace: list[dict[str, Any]]) -> Tree:
+    """Each rule evaluated, with its test and outcome, and its inputs beneath it one a line,
+    each value as JSON: a narrow terminal wraps between values, never inside one."""
+    tree = Tree(Text("trace", style="bold"))
+    for step in trace:
+        label = Text.assemble((step["rule"], "bold"), ": ", step["outcome"])
+        if step.get("test"):
+            label.append(f" (test: {step['test']})")
+        node = tree.add(label)
+        for key, value in step["inputs"].items():
+            node.add(Text(f"{key}: {json.dumps(value)}"))
+    return tree
 
 
 def flags(as_json: Json = False, db: Db = None) -> None:

@@ -173,6 +173,39 @@ def list_entries(
     return out if limit is None else out[:limit]
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """Some entries of one list or of every list, how many there are in all, and the registry
+    names of the subjects shown (a reader wants who, not only an id)."""
+
+    entries: list[ListEntry]
+    total: int
+    names: dict[str, str | None]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        """The entries shown, each with its subject's name."""
+        return [entry_json(e, self.names.get(e.subject)) for e in self.entries]
+
+
+def list_page(
+    engine: sa.Engine,
+    name: str | None = None,
+    *,
+    now: datetime | None = None,
+    limit: int | None = None,
+    catalogue: MeasuresCatalogue | None = None,
+) -> ListPage:
+    """At most `limit` entries, by list and subject, with the total (every entry is derived
+    anyway, so counting costs nothing) and the names of only the subjects shown."""
+    catalogue = catalogue or shipped_measures()
+    definitions = _definitions(catalogue, None if name is None else [name])
+    with engine.connect() as connection:
+        found = population_entries(connection, definitions, now or utc_now())
+        shown = found if limit is None else found[:limit]
+        names = store.names(connection, sorted({e.subject for e in shown}))
+    return ListPage(shown, len(found), names)
+
+
 def entry_json(entry: ListEntry, name: str | None = None) -> dict[str, Any]:
     """An entry as the CLI and the API show it."""
     return {

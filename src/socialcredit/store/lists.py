@@ -206,13 +206,19 @@ def repairs_of(connection: sa.Connection, subject: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
 
 
+# Subjects bound in one IN list: well under SQLite's limit on a statement's parameters.
+NAMES_AT_ONCE = 10_000
+
+
 def names(connection: sa.Connection, subjects: Sequence[str]) -> dict[str, str | None]:
-    """Display names from the registry."""
+    """Display names from the registry, asked for a block of subjects at a time."""
     g = tables.registry
-    rows = connection.execute(
-        sa.select(g.c.subject, g.c.name).where(g.c.subject.in_(list(subjects)))
-    )
-    return {s: n for s, n in rows}
+    found: dict[str, str | None] = {}
+    for start in range(0, len(subjects), NAMES_AT_ONCE):
+        block = list(subjects[start : start + NAMES_AT_ONCE])
+        rows = connection.execute(sa.select(g.c.subject, g.c.name).where(g.c.subject.in_(block)))
+        found.update({s: n for s, n in rows})
+    return found
 
 
 def subjects_named(connection: sa.Connection, text: str, limit: int) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GateResult", "gate"]
+__all__ = ["GateResult", "gate", "ratio_text"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,16 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+def ratio_text(ratio: float, threshold: float) -> str:
+    """A ratio with two decimals, or as many more as it takes to read on the same side of the
+    threshold as it is: 0.7996 under 0.8 prints as 0.7996, never as 0.80."""
+    for digits in range(2, 10):
+        text = f"{ratio:.{digits}f}"
+        if (float(text) < threshold) == (ratio < threshold):
+            return text
+    return repr(ratio)
 
 
 def _best(rows: list[dict[str, Any]], dimension: str) -> dict[str, Any] | None:
@@ -61,7 +71,7 @@ def gate(figures: dict[str, Any], *, significant_only: bool = False) -> GateResu
                 f"{pid}: {screen['service']}:{screen['measure']} ({screen['rule']}) in month "
                 f"{screen['month']}: "
                 f"{row['dimension']} {row['group']} approved {row['rate']:.1%}, "
-                f"{row['ratio']:.2f} of the best group's rate ({best_text}); "
+                f"{ratio_text(row['ratio'], threshold)} of the best group's rate ({best_text}); "
                 f"under {threshold}" + ("" if row["significant"] else " (within chance at 5%)")
             )
         groups = sum(len(s["groups"]) for s in mine)

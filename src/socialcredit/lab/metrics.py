@@ -123,7 +123,8 @@ def adverse_impact(
         best = max(eligible, key=lambda s: s[3]) if eligible else None
         for name, size, yes, rate in stats:
             small = size < min_group
-            ratio = None if small or best is None or best[3] <= 0 else rate / best[3]
+            # Flagged on the ratio as reported (4 decimals), so the figure and the flag agree.
+            ratio = None if small or best is None or best[3] <= 0 else round(rate / best[3], 4)
             flagged = ratio is not None and ratio < threshold and not rare
             rows.append(
                 {
@@ -132,7 +133,7 @@ def adverse_impact(
                     "subjects": size,
                     "approved": yes,
                     "rate": round(rate, 4),
-                    "ratio": None if ratio is None else round(ratio, 4),
+                    "ratio": ratio,
                     "flagged": flagged,
                     "significant": flagged
                     and best is not None

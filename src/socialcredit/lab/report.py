@@ -8,7 +8,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from socialcredit.lab.gate import GateResult, gate
+from socialcredit.lab.gate import GateResult, gate, ratio_text
 from socialcredit.lab.svg import (
     MUTED,
     PALETTE,
@@ -261,7 +261,7 @@ def _adverse(figures: dict[str, Any]) -> str:
                 f["dimension"],
                 f["group"],
                 _pct(f["rate"]),
-                f"{f['ratio']:.2f}",
+                ratio_text(f["ratio"], threshold),
                 "yes" if f["significant"] else "no",
             ]
             for f in flagged
@@ -285,7 +285,7 @@ def _adverse(figures: dict[str, Any]) -> str:
                 row["rate"],
                 row["dimension"],
                 flagged=row["flagged"],
-                note="" if row["ratio"] is None else f"ratio {row['ratio']:.2f}",
+                note="" if row["ratio"] is None else f"ratio {ratio_text(row['ratio'], threshold)}",
             )
             for row in screen["groups"]
         ]

@@ -135,6 +135,15 @@ def test_spark_matches_duckdb(spark, reference: dict, city, tmp_path: Path) -> N
     assert written(output, details) == reference
 
 
+def test_a_local_spark_session_is_quiet(spark) -> None:
+    """A command prints only its own progress: Spark logs errors only from its start (a log4j
+    configuration read by its JVM) and draws no stage progress bars."""
+    assert spark.conf.get("spark.ui.showConsoleProgress") == "false"
+    assert backends.QUIET_LOG in spark.conf.get("spark.driver.extraJavaOptions")
+    logs = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
+    assert str(logs.getRootLogger().getLevel()) == "ERROR"
+
+
 def test_score_with_each_engine_from_the_cli(store: sa.Engine, tmp_path: Path) -> None:
     url = store.url.render_as_string(hide_password=False)
     runner = CliRunner()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections.abc import Callable
+from contextlib import ExitStack
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +65,38 @@ def store_ledger(url: sa.URL) -> Ledger:
     return Ledger(**{name: backend.table(name) for name in LEDGER_TABLES})
 
 
-def spark_session(master: str | None = None, shuffle_partitions: int | None = None) -> Any:
+# Spark's log configuration when it is to be quiet: errors only.
+QUIET_LOG = "log4j2-quiet.properties"
+
+
+def _quiet_pandas_warnings() -> None:
+    """PySpark warns on every pandas conversion that it does not fully support pandas 3; a
+    warning about the installation, not the run, which a user can do nothing with."""
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+
+
+def spark_session(
+    master: str | None = None, shuffle_partitions: int | None = None, *, verbose: bool = False
+) -> Any:
     """A Spark session: SPARK_REMOTE / the given master, else local mode on every core.
 
-    Times are read and written in UTC so day numbers match the other engines.
+    Times are read and written in UTC so day numbers match the other engines. Unless
+    `verbose`, a local Spark logs errors only and draws no stage progress bars, so that only
+    the command's own progress is printed.
     """
+    if not verbose:
+        _quiet_pandas_warnings()
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise EngineUnavailable(
             "the spark engine needs PySpark: pip install 'socialcredit[spark]'"
         ) from exc
+    local = not os.environ.get("SPARK_REMOTE")
     builder = SparkSession.builder.appName("socialcredit")
-    if not os.environ.get("SPARK_REMOTE"):
+    if local:
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
     cores = os.cpu_count() or 2
     builder = (
@@ -83,8 +105,15 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 4 * cores))
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
     )
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    with ExitStack() as stack:
+        if local and not verbose:
+            log = stack.enter_context(as_file(files(__package__).joinpath(QUIET_LOG)))
+            builder = builder.config("spark.ui.showConsoleProgress", "false").config(
+                "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log}"
+            )
+        session = builder.getOrCreate()
+    if local:
+        session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
     return session
 
 

@@ -71,9 +71,13 @@ def score_ledger(
 
 
 def _store_ledger(
-    engine: sa.Engine, backend: str, scratch: ExitStack, report: Callable[[str], None]
+    engine: sa.Engine,
+    backend: str,
+    scratch: ExitStack,
+    report: Callable[[str], None],
+    verbose: bool = False,
 ) -> Ledger:
-    """The store's ledger on the chosen engine."""
+    """The store's ledger on the chosen engine (Spark's own log too when `verbose`)."""
     if backend == "db":
         return backends.store_ledger(engine.url)
     report("reading the ledger")
@@ -85,7 +89,7 @@ def _store_ledger(
         folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="ledger-")))
         backends.write_parquet_ledger(tables_, folder, EXPORT_ROWS_PER_FILE)
         report("starting Spark")
-        return backends.spark_ledger(backends.spark_session(), folder)
+        return backends.spark_ledger(backends.spark_session(verbose=verbose), folder)
     raise ValueError(f"unknown engine {backend!r}; choose one of {', '.join(backends.ENGINES)}")
 
 
@@ -97,6 +101,7 @@ def score_all(
     backend: str = "duckdb",
     step: Callable[[str], None] | None = None,
     output: Path | None = None,
+    verbose: bool = False,
 ) -> list[RunSummary]:
     """Full rescoring on the chosen engine; snapshots go to the store (and to Parquet).
 
@@ -109,7 +114,7 @@ def score_all(
         if not ledger_store.has_records(connection):
             return []
     with ExitStack() as scratch:
-        ledger = _store_ledger(engine, backend, scratch, report)
+        ledger = _store_ledger(engine, backend, scratch, report, verbose)
         results = score_ledger(ledger, as_of, compiled, report)
     report("storing the snapshots")
     summaries = [store_result(engine, result, backend) for result in results]
@@ -136,6 +141,7 @@ def score_lake(
     backend: str = "spark",
     step: Callable[[str], None] | None = None,
     details: Path | None = None,
+    verbose: bool = False,
 ) -> list[LakeRun]:
     """Score a Parquet ledger folder (an export, or a lake in its layout) without the store."""
     as_of = as_of or today()
@@ -148,7 +154,7 @@ def score_lake(
         )
     if backend == "spark":
         report("starting Spark")
-        ledger = backends.spark_ledger(backends.spark_session(), folder)
+        ledger = backends.spark_ledger(backends.spark_session(verbose=verbose), folder)
     elif backend == "duckdb":
         ledger = backends.duckdb_parquet_ledger(folder)
     else:

@@ -353,7 +353,7 @@ def show(
         print(json.dumps(view))
         return
     subject_report(view, console)
-    tips_report(view["tips"], console)
+    tips_report(view["tips"], console, view["scores"])
     disputes_report(view["disputes"], console)
 
 

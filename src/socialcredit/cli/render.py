@@ -55,9 +55,10 @@ def grade_counts(grades: list[str | None], program: Program) -> Table:
 
 def score_panel(entry: dict[str, Any]) -> Panel:
     """One program's score for a subject, with every contribution and reason."""
+    title = f"{entry['program']} ({entry['policy_version']}), as of {entry['as_of']}"
     if entry["score"] is None:
         body: Any = Text(f"No score: {entry['status'].replace('_', ' ')}.")
-        return Panel(body, title=f"{entry['program']} ({entry['policy_version']})")
+        return Panel(body, title=title)
     lines = Table(box=None, show_header=True)
     lines.add_column("rule")
     lines.add_column("factor")
@@ -75,10 +76,7 @@ def score_panel(entry: dict[str, Any]) -> Panel:
         f"higher than {entry['percentile']}% of subjects  as of {entry['as_of']}",
         style="bold",
     )
-    return Panel(
-        Group(header, lines, _reasons(entry["reasons"])),
-        title=f"{entry['program']} ({entry['policy_version']})",
-    )
+    return Panel(Group(header, lines, _reasons(entry["reasons"])), title=title)
 
 
 def _reasons(reasons: list[dict[str, Any]]) -> Table | Text:

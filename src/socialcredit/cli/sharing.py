@@ -4,6 +4,7 @@ prints a subject's tips."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -98,14 +99,21 @@ def withdraw(subject: Subject, db: Db = None) -> None:
     console.print(f"every opt-in of {subject_id} is off")
 
 
-def tips_report(entries: list[dict[str, Any]], out: Console) -> None:
-    """Print a subject's tips per program, each with its exact effect."""
+def tips_report(
+    entries: list[dict[str, Any]], out: Console, scored: Sequence[dict[str, Any]] = ()
+) -> None:
+    """Print a subject's tips per program, each with its exact effect, saying the day they were
+    computed for when the stored scores in `scored` are of another day (`score --as-of`)."""
+    shown = {s["program"]: s["as_of"] for s in scored}
     for entry in entries:
-        title = f"tips under {entry['program']} as of {entry['as_of']}"
+        day = entry["as_of"]
+        title = f"tips under {entry['program']} for {day}"
         if entry["score"] is None:
-            out.print(f"[bold]{title}[/bold]: no score, so no tips", highlight=False)
+            out.print(f"[bold]{title}[/bold]: no score that day, so no tips", highlight=False)
             continue
-        out.print(f"[bold]{title}[/bold], from {entry['score']}:", highlight=False)
+        other = shown.get(entry["program"], day)
+        note = "" if other == day else f" (its score that day; the panel above is as of {other})"
+        out.print(f"[bold]{title}[/bold], from {entry['score']}{note}:", highlight=False)
         if not entry["tips"]:
             out.print("  no action found that would raise this score", highlight=False)
         for tip in entry["tips"]:

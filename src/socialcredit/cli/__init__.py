@@ -6,9 +6,10 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from socialcredit.cli.common import (
     Db,
@@ -38,7 +39,23 @@ from socialcredit.policy.guard import check as guard_check
 from socialcredit.policy.loader import PolicyError, load_catalogue, load_program
 from socialcredit.store.database import StoreError, shown
 
+
+class WorkflowOrder(TyperGroup):
+    """Lists the commands a newcomer runs first in the order they are run, then the others in
+    the order they were registered (Click would sort them all alphabetically)."""
+
+    FIRST = ("init", "generate", "ingest", "score", "show", "subjects", "lists", "decide")
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The command names in the order `--help` shows them."""
+        later = [name for name in self.commands if name not in self.FIRST]
+        return [name for name in self.FIRST if name in self.commands] + later
+
+
 app = typer.Typer(
+    cls=WorkflowOrder,
+    # Markdown joins the lines of a docstring's paragraph; Rich markup would keep its breaks.
+    rich_markup_mode="markdown",
     help="A social-credit platform: ledger, scoring programs, exact explanations.\n\n"
     "Exit status: 0 done; 1 an error, said in one line on stderr; 2 a wrong option or a --db "
     "that names no usable store; 3 ingest stored the good rows but rejected some.",

@@ -22,7 +22,8 @@ from rich.status import Status
 def bar(
     console: Console, description: str, total: int | None, enabled: bool = True
 ) -> Iterator[Callable[[int], None]]:
-    """A progress bar; yields a function that advances it by n."""
+    """A progress bar; yields a function that advances it by n. Drawn on a terminal only:
+    elsewhere Rich would leave a blank line where the bar was."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -30,7 +31,7 @@ def bar(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=not enabled,
+        disable=not (enabled and console.is_terminal),
         transient=True,
     )
     with progress:

@@ -33,6 +33,7 @@ from socialcredit.cli.render import subject_report
 from socialcredit.cli.reports import reports_app
 from socialcredit.cli.service import principal_app, serve
 from socialcredit.cli.sharing import sharing_app, tips_report
+from socialcredit.cli.wording import plural
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
@@ -433,7 +434,7 @@ def _check_measures(lists: Path | None, measures: Path | None) -> None:
         errors.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"{len(loaded.lists)} lists and {len(loaded.services)} services are valid, "
-        f"version {loaded.version} ({len(loaded.warnings)} warnings)",
+        f"version {loaded.version} ({plural(len(loaded.warnings), 'warning')})",
         soft_wrap=True,
     )
 

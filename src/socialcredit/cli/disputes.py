@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from socialcredit.cli.common import Db, Json, console, fail, ready_store
+from socialcredit.cli.wording import plural
 
 disputes_app = typer.Typer(
     help="Disputes (objections) of records: list, decide, close the overdue.",
@@ -171,7 +172,7 @@ def disputes_close_overdue(
             f"dispute {d.id}: record {d.record} of {d.subject} withdrawn (deadline {d.deadline})",
             highlight=False,
         )
-    console.print(f"{len(closed)} overdue dispute(s) closed")
+    console.print(f"{plural(len(closed), 'overdue dispute')} closed")
 
 
 def disputes_report(marked: list[dict[str, Any]], out: Console) -> None:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from socialcredit.cli.progress import bar
+from socialcredit.cli.wording import plural
 
 if TYPE_CHECKING:
     from socialcredit.lab import LabConfig
@@ -188,7 +189,9 @@ def run(
     if verdict.passed:
         console.print("[green]gate: pass[/green]")
     else:
-        console.print(f"[red]gate: {len(verdict.failures)} failure(s)[/red] (see the report)")
+        console.print(
+            f"[red]gate: {plural(len(verdict.failures), 'failure')}[/red] (see the report)"
+        )
 
 
 @lab_app.command("gate")
@@ -233,7 +236,7 @@ def gate_command(
         for failure in verdict.failures:
             errors.print(f"FAIL {failure}", highlight=False, markup=False, soft_wrap=True)
         console.print(
-            "gate: pass" if verdict.passed else f"gate: {len(verdict.failures)} failure(s)"
+            "gate: pass" if verdict.passed else f"gate: {plural(len(verdict.failures), 'failure')}"
         )
     if not verdict.passed:
         raise typer.Exit(1)

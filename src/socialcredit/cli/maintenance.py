@@ -13,6 +13,7 @@ import typer
 
 from socialcredit.cli.common import Db, Json, console, fail, ready_store
 from socialcredit.cli.progress import bar
+from socialcredit.cli.wording import plural
 
 
 def parse_moment(value: str | None) -> datetime | None:
@@ -44,10 +45,6 @@ class _Stages:
 
     def close(self) -> None:
         self.stack.close()
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -94,8 +91,8 @@ def maintain(
     purged = f"{report.purged:,}"
     if report.purged:
         purged += (
-            f" in {_plural(report.purged_chains, 'chain')}, of "
-            f"{_plural(report.purged_subjects, 'subject')} ({_counts(report.purged_by_kind)})"
+            f" in {plural(report.purged_chains, 'chain')}, of "
+            f"{plural(report.purged_subjects, 'subject')} ({_counts(report.purged_by_kind)})"
         )
     rescored = f"{len(report.rescored):,}"
     if report.programs:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from socialcredit.cli.common import Db, Json, console, fail, ready_store
+from socialcredit.cli.wording import plural
 
 reports_app = typer.Typer(
     help="Reports of other subjects' breaches: list them with their flags, decide them.",
@@ -104,5 +105,6 @@ def reports_decide(
     rescored = result["rescored"]
     if rescored["subjects"]:
         console.print(
-            f"  rescored {rescored['subjects']} subject(s) under {', '.join(rescored['programs'])}"
+            f"  rescored {plural(rescored['subjects'], 'subject')} under "
+            f"{', '.join(rescored['programs'])}"
         )

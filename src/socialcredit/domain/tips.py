@@ -272,7 +272,8 @@ class Tip:
 
     @property
     def text(self) -> str:
-        return f"{self.candidate.action}: +{self.points} points, to {self.score}"
+        points = "point" if self.points == 1 else "points"
+        return f"{self.candidate.action}: +{self.points} {points}, to {self.score}"
 
 
 def rank_tips(tips: Iterable[Tip], limit: int = TIPS_PER_PROGRAM) -> list[Tip]:

@@ -21,7 +21,9 @@ from service_world import A, B, C, World, day, loans, ndjson, utc_now, world
 from socialcredit.api import ApiSettings, create_app
 from socialcredit.api.logs import JsonFormatter
 from socialcredit.api.ratelimit import TokenBucket, retry_after
+from socialcredit.policy.loader import shipped_program_names
 from socialcredit.services.subjects import subject_view
+from socialcredit.store import tables
 from socialcredit.store.database import connect
 
 
@@ -119,7 +121,7 @@ def test_read_your_writes(w: World) -> None:
     posted = w.client.post("/v1/records", headers=w.auth("court"), json=judgment)
     assert posted.status_code == 200, posted.text
     assert posted.json()["accepted"] == 1
-    assert posted.json()["rescored"] == {"subjects": 1, "programs": ["sesame", "rongcheng"]}
+    assert posted.json()["rescored"] == {"subjects": 1, "programs": shipped_program_names()}
     after = by_program(w.client.get(f"/v1/subjects/{A}/scores", headers=w.auth("subject")).json())
     assert after["rongcheng"]["score"] == before["rongcheng"]["score"] - 50
     assert "judgment_unfulfilled" in {c["rule"] for c in after["rongcheng"]["contributions"]}

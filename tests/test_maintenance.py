@@ -29,6 +29,7 @@ from socialcredit.policy.loader import (
     load_program_text,
     shipped_catalogue,
     shipped_program,
+    shipped_program_names,
 )
 from socialcredit.policy.retention import load_retention_text, shipped_retention
 from socialcredit.services.furnishers import register_furnisher
@@ -144,7 +145,7 @@ def test_the_compiler_cuts_windows_to_display_periods_and_policy_check_warns(
     assert windows["contract.breached"] == 365 and windows["court.judgment_unfulfilled"] == 730
     assert windows["blood.donation"] == 365  # a merit keeps its window
     programs = Path(__file__).parents[1] / "src/socialcredit/policy/data/programs"
-    for name in ("sesame", "rongcheng"):
+    for name in shipped_program_names():
         shipped = runner.invoke(app, ["policy", "check", str(programs / f"{name}.toml")])
         assert shipped.exit_code == 0 and "warning:" not in shipped.output
     path = tmp_path / "r.toml"
@@ -179,7 +180,7 @@ def test_display_expiry_changes_the_score_on_the_right_day(tmp_path: Path) -> No
 
     report = maintain(engine, datetime(2026, 4, 9, 0, 0))  # day 89: the record stops counting
     assert report.expired == 1 and report.expired_by_tier == {"minor": 1}
-    assert report.rescored == [S] and set(report.programs) == {"rongcheng", "sesame"}
+    assert report.rescored == [S] and set(report.programs) == set(shipped_program_names())
     after = rongcheng(engine, S)
     assert after["score"] == 1000 and after["as_of"] == "2026-04-09"
     assert after["contributions"] == []
@@ -187,7 +188,8 @@ def test_display_expiry_changes_the_score_on_the_right_day(tmp_path: Path) -> No
     again = maintain(engine, datetime(2026, 4, 9, 0, 0))
     assert again.as_json()["expired"]["records"] == 0 and again.rescored == []
     assert again.since == datetime(2026, 4, 9) and again.run_id == report.run_id + 1
-    assert count(engine, "score_runs") == 4  # two full runs, one rescoring of two programs
+    # a full run and one rescoring, each of every program
+    assert count(engine, "score_runs") == 2 * len(shipped_program_names())
 
 
 # ------------------------------------------------------------------------------ the purge

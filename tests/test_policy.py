@@ -4,12 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from socialcredit.policy import loader
 from socialcredit.policy.guard import check, guarded
 from socialcredit.policy.loader import (
     PolicyError,
     load_program,
     load_program_text,
     shipped_catalogue,
+    shipped_program,
     shipped_programs,
 )
 
@@ -48,14 +50,17 @@ def scoring(kind: str) -> str:
 def test_shipped_programs_load_and_pass_the_guard() -> None:
     catalogue = shipped_catalogue()
     loaded = shipped_programs()
-    assert [p.program.id for p in loaded] == ["sesame", "rongcheng"]
+    # Every file of the programs folder, each named after its id.
+    folder = Path(loader.__file__).parent / "data" / "programs"
+    assert [p.program.id for p in loaded] == sorted(f.stem for f in folder.glob("*.toml"))
+    assert {"sesame", "rongcheng"} <= {p.program.id for p in loaded}
     for program in loaded:
         assert check(program, catalogue) == []
         assert program.version.startswith("sha256:")
 
 
 def test_sesame_weights_bound_each_factor_to_its_share_of_the_range() -> None:
-    sesame = shipped_programs()[0].program
+    sesame = shipped_program("sesame").program
     bounds = {f.id: sesame.factor_bounds(f) for f in sesame.factors}
     assert bounds["history"] == (-70, 140)
     assert bounds["relationships"] == (-10, 20)

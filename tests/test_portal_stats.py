@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from factories import new_store, record_row
+from factories import enrol_subject, new_store, record_row
 from service_world import ROLES, A, B, day, utc_now, world
 from socialcredit.domain.principals import NotAllowed
+from socialcredit.policy.loader import shipped_program_names
 from socialcredit.services.principals import create_principal
 from socialcredit.services.stats import furnisher_rates
 
@@ -33,7 +34,7 @@ def test_operator_figures_on_each_store(store_backend: str, tmp_path: Path) -> N
     with world(new_store(tmp_path)) as w:
         programs = w.client.get("/v1/public/programs").json()["items"]  # no key needed
         by_id = {p["program"]: p for p in programs}
-        assert set(by_id) == {"sesame", "rongcheng"}
+        assert set(by_id) == set(shipped_program_names())
         sesame = by_id["sesame"]
         assert (sesame["min_score"], sesame["max_score"], sesame["base"]) == (350, 950, 550)
         assert [b["grade"] for b in sesame["bands"]] == [

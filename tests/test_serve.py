@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from factories import record_row, resident_id
 from service_world import day
 from socialcredit.cli import app
+from socialcredit.policy.loader import shipped_program_names
 
 runner = CliRunner()
 SUBJECT = resident_id(42)
@@ -111,7 +112,7 @@ def test_a_real_server_answers_and_stops(store: str, server: tuple[str, Path]) -
             f"/v1/subjects/{SUBJECT}/scores", headers={"Authorization": f"Bearer {subject['key']}"}
         )
         assert scores.status_code == 200, scores.text
-        assert {s["program"] for s in scores.json()["scores"]} == {"sesame", "rongcheng"}
+        assert {s["program"] for s in scores.json()["scores"]} == set(shipped_program_names())
         refused = client.get(f"/v1/subjects/{SUBJECT}/scores")
         assert refused.status_code == 401
         assert refused.headers["content-type"] == "application/problem+json"

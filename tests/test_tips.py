@@ -36,7 +36,7 @@ from socialcredit.domain.tips import (
 from socialcredit.engines import backends
 from socialcredit.engines.definition import score_program
 from socialcredit.policy.compile import CompiledProgram
-from socialcredit.policy.loader import shipped_program
+from socialcredit.policy.loader import shipped_program, shipped_program_names
 from socialcredit.services.ingest import ingest_rows
 from socialcredit.services.scoring import active_programs, rescore_subjects
 from socialcredit.services.subjects import subject_view
@@ -303,9 +303,11 @@ def test_tips_for_one_subject_take_about_a_second_of_cpu(city: sa.Engine) -> Non
     start = time.process_time()
     entries = subject_tips(city, S)
     seconds = time.process_time() - start
-    assert [e["program"] for e in entries] == ["sesame", "rongcheng"]
-    assert all(len(e["tips"]) == 3 for e in entries)
-    assert seconds < 4, seconds
+    assert [e["program"] for e in entries] == shipped_program_names()
+    # programs with rules that give points have three tips each; a deductions-only one has none
+    # for a subject with nothing to resolve
+    assert all(len(e["tips"]) == 3 for e in entries if e["program"] in ("sesame", "rongcheng"))
+    assert seconds < 2 * len(entries), seconds
 
 
 # ---------------------------------------------------------------- API and CLI
@@ -360,7 +362,7 @@ def test_tips_over_the_api_come_true_and_only_the_subject_sees_them(
     body = answer.json()
     assert body["subject"] == A and body["as_of"] == utc_now().date().isoformat()
     entries = {e["program"]: e for e in body["programs"]}
-    assert set(entries) == {"sesame", "rongcheng"}
+    assert set(entries) == set(shipped_program_names())
     now = _scores(w)
     for program, entry in entries.items():
         assert entry["score"] == now[program]
@@ -441,14 +443,16 @@ def test_show_prints_the_tips(served: World) -> None:
     shown = runner.invoke(cli_app, ["show", A, "--json", "--db", url])
     assert shown.exit_code == 0, shown.output
     view = json.loads(shown.output)
-    assert [e["program"] for e in view["tips"]] == ["sesame", "rongcheng"]
-    clear = next(t for t in view["tips"][1]["tips"] if t["kind"] == "loan.arrears_cycle")
-    assert clear["points"] == 10 and clear["score"] == view["tips"][1]["score"] + 10
+    assert [e["program"] for e in view["tips"]] == shipped_program_names()
+    rongcheng = next(e for e in view["tips"] if e["program"] == "rongcheng")
+    clear = next(t for t in rongcheng["tips"] if t["kind"] == "loan.arrears_cycle")
+    assert clear["points"] == 10 and clear["score"] == rongcheng["score"] + 10
     text = runner.invoke(cli_app, ["show", A, "--db", url])
     assert text.exit_code == 0, text.output
     assert "tips under rongcheng" in text.output and clear["text"] in text.output
     organisation = json.loads(runner.invoke(cli_app, ["show", B, "--json", "--db", url]).output)
-    assert [e["program"] for e in organisation["tips"]] == ["rongcheng"]  # sesame: persons
+    organisations = [p.id for p in active_programs() if "organisation" in p.program.subjects]
+    assert [e["program"] for e in organisation["tips"]] == organisations  # sesame: persons
 
 
 def test_the_tips_clock_is_the_day_asked_for(city: sa.Engine) -> None:

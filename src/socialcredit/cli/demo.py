@@ -144,7 +144,7 @@ def run_demo(console: Console, *, subjects: int, seed: int, url: str | None) -> 
                 progress=advance,
                 reject_dir=rejects_folder(engine),
             )
-        step("scoring under both programs")
+        step("scoring under every shipped program")
         summaries = score_all(engine, as_of)
         step("deriving the lists and a decision")
         list_table, decision = _lists(engine)

@@ -34,7 +34,7 @@ ProgramArg = Annotated[
     str,
     typer.Option(
         "--program",
-        help="Program file (TOML), or the name of a shipped program (sesame, rongcheng).",
+        help="Program file (TOML), or the name of a shipped program (one of the programs folder).",
     ),
 ]
 Months = Annotated[int, typer.Option(min=0, max=120, help="Months to simulate.")]
@@ -78,11 +78,12 @@ def _program(value: str) -> CompiledProgram:
         load_program,
         shipped_catalogue,
         shipped_program,
+        shipped_program_names,
     )
 
     path = Path(value)
     try:
-        if not path.exists() and value in SHIPPED_PROGRAMS:
+        if not path.exists() and value in shipped_program_names():
             loaded = shipped_program(value)
         else:
             loaded = load_program(path)

@@ -20,8 +20,6 @@ from pydantic import TypeAdapter, ValidationError
 from socialcredit.domain.catalogue import Catalogue, catalogue_from_dict
 from socialcredit.domain.programs import Program
 
-SHIPPED_PROGRAMS = ("sesame", "rongcheng")
-
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"-]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\"-]+)\s*=")
 
@@ -149,15 +147,26 @@ def load_program(path: Path | str) -> LoadedProgram:
     return load_program_text(text, str(path))
 
 
+def _programs_folder() -> Any:
+    return resources.files("socialcredit.policy") / "data" / "programs"
+
+
+def shipped_program_names() -> list[str]:
+    """The shipped programs: every TOML file in the programs folder, by name. Adding a program
+    is adding its file there."""
+    return sorted(f.name.removesuffix(".toml") for f in _programs_folder().iterdir()
+                  if f.name.endswith(".toml"))  # fmt: skip
+
+
 def shipped_program(name: str) -> LoadedProgram:
     """One of the programs that ship with the platform."""
-    resource = resources.files("socialcredit.policy") / "data" / "programs" / f"{name}.toml"
+    resource = _programs_folder() / f"{name}.toml"
     return load_program_text(resource.read_text(encoding="utf-8"), f"{name}.toml")
 
 
 def shipped_programs() -> list[LoadedProgram]:
-    """Every shipped program, in a fixed order."""
-    return [shipped_program(name) for name in SHIPPED_PROGRAMS]
+    """Every shipped program, in the order of their names."""
+    return [shipped_program(name) for name in shipped_program_names()]
 
 
 def load_catalogue_text(text: str, source: str = "<catalogue>") -> Catalogue:

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from socialcredit.domain.identifiers import resident_id_check, uscc_check
+from socialcredit.domain.records import chain_starts
 from socialcredit.engines.run import ProgramResult, connect, load_ledger, run_program
 from socialcredit.policy.compile import CompiledProgram
 from socialcredit.store.ledger import LEDGER_SCHEMAS
@@ -69,18 +70,22 @@ def build(
     for rel in relations:
         for s in (rel.subject, rel.other):
             kinds.setdefault(s, "person" if s[:17].isdigit() else "organisation")
+    keys = [(r.furnisher, r.external_id or f"x{i + 1}") for i, r in enumerate(records)]
+    links = {k: (k[0], r.replaces) for k, r in zip(keys, records, strict=True) if r.replaces}
+    chains = chain_starts(links, {})  # as ingest resolves them
     rows: list[dict[str, Any]] = [
         {
             "id": i + 1,
             "furnisher": r.furnisher,
-            "external_id": r.external_id or f"x{i + 1}",
+            "external_id": key[1],
             "subject": r.subject,
             "kind": r.kind,
             "occurred_at": moment(r.days),
             "value": r.value,
             "replaces": r.replaces,
+            "chain": chains[key][1] if key in chains else None,
         }
-        for i, r in enumerate(records)
+        for i, (r, key) in enumerate(zip(records, keys, strict=True))
     ]
     table = pa.Table.from_pylist(rows, schema=LEDGER_SCHEMAS["records"])
     if evidence:

@@ -127,6 +127,43 @@ def test_read_your_writes(w: World) -> None:
     assert "judgment_unfulfilled" in {c["rule"] for c in after["rongcheng"]["contributions"]}
 
 
+def test_a_changed_resend_is_a_conflict_and_a_double_correction_counts_once(w: World) -> None:
+    def rongcheng() -> int:
+        body = w.client.get(f"/v1/subjects/{A}/scores", headers=w.auth("subject")).json()
+        score: int = by_program(body)["rongcheng"]["score"]
+        return score
+
+    before = rongcheng()
+    arrears = record_row(
+        subject=A,
+        furnisher=None,
+        kind="loan.arrears_cycle",
+        external_id="arr-x",
+        occurred_at=day(20),
+        attributes={"cycle": 1},
+    )
+    assert w.post_records("furnisher", [arrears]).json()["accepted"] == 1
+    changed = {**arrears, "attributes": {"cycle": 2}}
+    body = w.post_records("furnisher", [arrears, changed]).json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 1, 1)
+    with w.engine.connect() as connection:
+        r = tables.records
+        received = connection.execute(
+            sa.select(r.c.received_at).where(r.c.external_id == "arr-x")
+        ).scalar_one()
+    assert body["rejects"] == [
+        {
+            "line": 2,
+            "reason": f"conflict: differs from the record received {received.isoformat()}Z; "
+            "send a correction with replaces",
+        }
+    ]
+    for external_id in ("arr-x-a", "arr-x-b"):  # two corrections of one record
+        row = {**arrears, "external_id": external_id, "replaces": "arr-x"}
+        assert w.post_records("furnisher", [row]).json()["accepted"] == 1
+    assert rongcheng() == before - 10  # one arrears cycle, not two or three
+
+
 def test_scores_are_what_show_json_prints(lite: World) -> None:
     body = lite.client.get(f"/v1/subjects/{A}/scores", headers=lite.auth("subject")).json()
     assert body == subject_view(lite.engine, A)

@@ -3,6 +3,7 @@ and Spark give identical scores, grades, percentiles, contributions and reasons.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from datetime import date, datetime
@@ -13,11 +14,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from factories import new_store
+from factories import furnisher_rows, new_store, record_row, resident_id
+from ledgers import person
 from socialcredit.cli import app
+from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.records import in_force
 from socialcredit.engines import backends
+from socialcredit.engines.definition import effective_records, superseded_records
 from socialcredit.engines.run import (
     DETAILS,
     ProgramResult,
@@ -25,6 +32,7 @@ from socialcredit.engines.run import (
     duckdb_memory_limit,
     run_program,
 )
+from socialcredit.lab.population import out_of_force, population_from_tables
 from socialcredit.services.export import export_ledger
 from socialcredit.services.ingest import ingest_tables
 from socialcredit.services.scoring import active_programs, score_lake, write_scoring
@@ -82,6 +90,47 @@ def fill(engine: sa.Engine, city) -> None:
         records=list(city.records.values()),
         now=datetime(2026, 6, 1),
     )
+    for batch in CHAIN_BATCHES:  # each its own transaction, in this order of arrival
+        ingest_tables(engine, records=[pa.Table.from_pylist(batch)], now=datetime(2026, 6, 1))
+
+
+# Corrections sent after the city's records, batch by batch: a fine corrected twice (the later
+# correction is in force, the earlier superseded too), a correction of a correction (the end of
+# the chain is in force) and a corrected chain retracted (nothing is). The last batch re-sends
+# two records, one as it was (a duplicate) and one changed (a conflict, refused): it comes last
+# so that the ids PostgreSQL's sequence spends on skipped rows follow every stored one.
+CHAIN_FURNISHER = "traffic-rongcheng"
+S1, S2, S3 = person(901), person(902), person(903)
+
+
+def fine(subject: str, external_id: str, replaces: str | None = None, **fields) -> dict:
+    row = {
+        "subject": subject,
+        "furnisher": CHAIN_FURNISHER,
+        "kind": "traffic.fine_unpaid",
+        "occurred_at": datetime(2026, 5, 20, 9),
+        "external_id": external_id,
+        "value": 200.0,
+        "replaces": replaces,
+    }
+    return {**row, **fields}
+
+
+CHAIN_BATCHES = [
+    [fine(S1, "chain-f1"), fine(S2, "chain-g1"), fine(S3, "chain-h1")],
+    [
+        fine(S1, "chain-f1-a", "chain-f1", value=150.0),
+        fine(S2, "chain-g2", "chain-g1"),
+        fine(S3, "chain-h2", "chain-h1"),
+    ],
+    [
+        fine(S1, "chain-f1-b", "chain-f1", value=100.0),
+        fine(S2, "chain-g3", "chain-g2"),
+        fine(S3, "chain-h-retracted", "chain-h1", kind="record.retracted", value=None),
+    ],
+    [fine(S1, "chain-f1"), fine(S2, "chain-g1", value=999.0)],
+]
+IN_FORCE = {"chain-f1-b", "chain-g3"}
 
 
 @pytest.fixture
@@ -114,6 +163,54 @@ def test_duckdb_over_an_exported_folder_matches(
     assert counts["records"] > 1000  # several files per table
     assert len(list((tmp_path / "lake" / "records").glob("*.parquet"))) > 1
     assert run_all(backends.duckdb_parquet_ledger(tmp_path / "lake")) == reference
+
+
+def chain_ids(engine: sa.Engine) -> dict[str, int]:
+    """The ledger ids of the chain records, by external id."""
+    query = sa.text("SELECT external_id, id FROM records WHERE external_id LIKE 'chain-%'")
+    with engine.connect() as connection:
+        return {e: i for e, i in connection.execute(query)}
+
+
+def test_a_chain_counts_once_as_its_latest_received_record(
+    store: sa.Engine, reference: dict
+) -> None:
+    """Every engine matches the reference (the tests above and Spark's), so this holds on all."""
+    ids = chain_ids(store)
+    assert len(ids) == 9  # the changed re-send was refused
+    rongcheng = reference["rongcheng"]
+    counted = {r["record_id"] for r in rongcheng["contribution_records"]}
+    assert {e for e, i in ids.items() if i in counted} == IN_FORCE
+    fines = {
+        c["subject"]: c["points"]
+        for c in rongcheng["contributions"]
+        if c["rule"] == "traffic_fines" and c["subject"] in (S1, S2, S3)
+    }
+    assert fines == {S1: -5, S2: -5}  # once each, not twice; none for the retracted chain
+    with store.connect() as connection:
+        kept = connection.execute(
+            sa.text("SELECT value FROM records WHERE external_id = 'chain-g1'")
+        ).scalar_one()
+    assert kept == 200.0
+
+
+def test_a_changed_resend_is_a_conflict_and_an_identical_one_a_duplicate(
+    store: sa.Engine, tmp_path: Path
+) -> None:
+    rejects = tmp_path / "rejects.ndjson"
+    again = ingest_tables(
+        store,
+        records=[pa.Table.from_pylist(CHAIN_BATCHES[-1])],
+        now=datetime(2026, 6, 2),
+        rejects=rejects,
+    )
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 1, 1)
+    [entry] = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert entry["line"] == 2 and entry["row"]["external_id"] == "chain-g1"
+    assert entry["reason"] == (
+        "conflict: differs from the record received 2026-06-01T00:00:00Z; "
+        "send a correction with replaces"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +324,78 @@ def test_duckdb_is_bounded_in_memory_and_spills_outside_the_working_directory(
     monkeypatch.delenv("SOCIALCREDIT_DUCKDB_MEMORY")
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert duckdb_memory_limit() == f"{int(physical * 0.4) // 2**20}MiB"
+
+
+# ------------------------------------------------------------------ chains, in any arrival order
+
+ARRIVED = datetime(2026, 6, 1)
+
+
+@st.composite
+def arrivals(draw: st.DrawFn) -> tuple[list[list[dict]], dict[str, list[str]]]:
+    """Chains of a furnisher's records (each correction or retraction names an earlier member of
+    its chain: double corrections, corrections of corrections), arriving interleaved in batches
+    (ingest transactions), with identical re-sends; and the members of each chain in the order
+    they arrived."""
+    chains: list[list[dict]] = []
+    for c in range(draw(st.integers(1, 4), label="chains")):
+        members = [record_row(external_id=f"c{c}-0", subject=resident_id(c))]
+        for k in range(1, draw(st.integers(0, 4)) + 1):
+            named = draw(st.sampled_from(members))["external_id"]
+            retraction = draw(st.integers(0, 3)) == 0
+            kind = "record.retracted" if retraction else "loan.repaid_on_time"
+            members.append(
+                record_row(
+                    external_id=f"c{c}-{k}", subject=resident_id(c), kind=kind, replaces=named
+                )
+            )
+        chains.append(members)
+    turns = draw(st.permutations([c for c, members in enumerate(chains) for _ in members]))
+    sent: list[dict] = []
+    arrived: dict[str, list[str]] = {}
+    for c in turns:  # each chain's members in their own order: nothing names a later one
+        row = chains[c][len(arrived.setdefault(f"c{c}", []))]
+        arrived[f"c{c}"].append(row["external_id"])
+        sent.append(row)
+        if draw(st.integers(0, 4)) == 0:
+            sent.append(dict(draw(st.sampled_from(sent))))  # the same record again
+    cuts = sorted(draw(st.sets(st.integers(1, len(sent) - 1), max_size=4)) if len(sent) > 1 else [])
+    bounds = [0, *cuts, len(sent)]
+    return [sent[a:b] for a, b in itertools.pairwise(bounds)], arrived
+
+
+def latest_received(chains: dict[str, list[str]], kinds: dict[str, str]) -> set[str]:
+    """The rule, independently: each chain's last arrival is in force unless it withdraws."""
+    last = {members[-1] for members in chains.values()}
+    return {e for e in last if kinds[e] != RETRACTION_KIND}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=arrivals())
+def test_any_arrival_order_leaves_the_latest_received_record_of_each_chain_in_force(
+    tmp_path_factory: pytest.TempPathFactory, case: tuple[list[list[dict]], dict[str, list[str]]]
+) -> None:
+    """The store's chains, the domain's rule, every engine's expression and the lab agree."""
+    batches, chains = case
+    expected = latest_received(chains, {r["external_id"]: r["kind"] for b in batches for r in b})
+    engine = new_store(tmp_path_factory.mktemp("chains"))
+    ingest_tables(engine, furnishers=pa.Table.from_pylist(furnisher_rows()), now=ARRIVED)
+    for batch in batches:
+        ingest_tables(engine, records=[pa.Table.from_pylist(batch)], now=ARRIVED)
+    with engine.connect() as connection:
+        tables = read_ledger(connection)
+        rows = connection.execute(
+            sa.text("SELECT id, furnisher, external_id, replaces, chain, kind FROM records")
+        ).all()
+
+    assert {r.external_id for r in in_force(rows, lambda r: True)} == expected
+    for ledger in (backends.duckdb_ledger(tables), backends.store_ledger(engine.url)):
+        live = effective_records(ledger.records, superseded_records(ledger.records), 10**6)
+        assert set(live.select("external_id").to_pyarrow().column(0).to_pylist()) == expected
+    population = population_from_tables(tables, AS_OF)
+    records = population.records
+    retraction = population.kinds.get(RETRACTION_KIND)
+    live_ids = records.id[~out_of_force(records) & (records.kind != (retraction or -1))]
+    by_id = {r.id: r.external_id for r in rows}
+    assert {by_id[i] for i in live_ids.tolist()} == expected
+    engine.dispose()

@@ -369,6 +369,71 @@ def test_furnishers_registry_and_relations_are_idempotent_too(tmp_path: Path) ->
     assert store_state(engine) == state
 
 
+def conflict(received: datetime) -> str:
+    return (
+        f"conflict: differs from the record received {received.isoformat()}Z; "
+        "send a correction with replaces"
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_changed_resend_is_a_conflict_on_its_line(tmp_path: Path, fmt: str) -> None:
+    engine = registered(tmp_path)
+    first = [record_row(external_id=f"r-{i}", value=float(i)) for i in range(3)]
+    ingest_files(engine, [write_rows(tmp_path / f"first.{fmt}", first)], now=NOW)
+    stored = table_rows(engine, "records")
+    later = NOW + timedelta(hours=1)
+    second = [
+        record_row(external_id="r-0", value=0.0),  # as it was: a duplicate
+        record_row(external_id="r-1", value=7.0),  # changed: a conflict
+        record_row(external_id="r-3", value=3.0),
+        record_row(external_id="r-3", value=4.0),  # changed within the file: a conflict too
+        record_row(external_id="r-2", value=2.0, attributes={"note": "added"}),
+    ]
+    path = write_rows(tmp_path / f"second.{fmt}", second, columns=RECORD_FIELDS)
+
+    summary = ingest_files(engine, [path], now=later, rejects=tmp_path / "rejects.ndjson")
+
+    assert (summary.accepted, summary.duplicates, summary.rejected) == (1, 1, 3)
+    header = 1 if fmt == "csv" else 0
+    rejects = {r["line"] - header: r for r in rejects_of(summary.reject_file)}
+    assert {line: r["reason"] for line, r in rejects.items()} == {
+        2: conflict(NOW),
+        4: conflict(later),
+        5: conflict(NOW),
+    }
+    assert rejects[2]["row"]["value"] in (7.0, "7.0")  # CSV cells are text
+    assert stored < table_rows(engine, "records") and count(engine, "records") == 4
+
+
+def test_corrections_are_stored_with_the_chain_they_join(tmp_path: Path) -> None:
+    engine = registered(tmp_path)
+    first = [
+        record_row(external_id="c-1", replaces="o"),  # before the record it names
+        record_row(external_id="o"),
+        record_row(external_id="c-2", replaces="c-1"),
+        record_row(external_id="u-1", replaces="unknown"),
+    ]
+    ingest_files(engine, [write_rows(tmp_path / "first.ndjson", first)], now=NOW)
+    second = [
+        record_row(external_id="c-3", replaces="c-1"),
+        record_row(external_id="c-4", replaces="c-3", kind="record.retracted"),
+        record_row(external_id="p"),
+    ]
+    ingest_files(engine, [write_rows(tmp_path / "second.ndjson", second)], now=NOW)
+
+    chains = dict(table_rows(engine, "records", ("external_id", "chain")))
+    assert chains == {
+        "o": None,
+        "c-1": "o",
+        "c-2": "o",
+        "c-3": "o",
+        "c-4": "o",
+        "u-1": "unknown",
+        "p": None,
+    }
+
+
 # ------------------------------------------------------------------------------ order
 
 

@@ -1,5 +1,6 @@
 """The service's store: bulk appends (COPY on PostgreSQL) skip what is stored, the 0003
-migration goes down and up, and the consent rules refuse each way a read can be wrong."""
+migration goes down and up, the 0009 one gives stored corrections their chains, and the consent
+rules refuse each way a read can be wrong."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from factories import count, new_store, table_rows
 from socialcredit.domain.consents import Consent, Purpose, Scope, consent_refusal
 from socialcredit.domain.principals import Principal, Role, reading_refusal
 from socialcredit.store import tables
-from socialcredit.store.bulk import append_rows
+from socialcredit.store.bulk import append_new, append_rows
 from socialcredit.store.database import _alembic_config, check_ready, migrate
 
 NOW = datetime(2026, 6, 30, 12, 0)
@@ -40,6 +41,23 @@ def test_append_rows_counts_only_new_rows_and_keeps_the_first(tmp_path: Path) ->
 
 
 @pytest.mark.usefixtures("store_backend")
+def test_append_new_names_the_rows_it_skipped(tmp_path: Path) -> None:
+    engine = new_store(tmp_path)
+    names = ("furnisher", "external_id", "subject", "kind", "occurred_at", "received_at")
+    names += ("attributes",)
+
+    def row(external_id: str, subject: str = "s") -> tuple[object, ...]:
+        return ("f", external_id, subject, "k", NOW, NOW, "{}")
+
+    key = ("furnisher", "external_id")
+    with engine.begin() as connection:
+        assert append_new(connection, tables.records, names, [row("a"), row("b")], key) == []
+        again = [row("c"), row("a"), row("c", "t"), row("d"), row("b", "t")]
+        assert append_new(connection, tables.records, names, again, key) == [1, 2, 4]
+    assert count(engine, "records") == 4
+
+
+@pytest.mark.usefixtures("store_backend")
 def test_append_rows_rolls_back_with_its_transaction(tmp_path: Path) -> None:
     engine = new_store(tmp_path)
     with pytest.raises(RuntimeError), engine.begin() as connection:
@@ -57,6 +75,27 @@ def test_the_service_migration_goes_down_and_up(tmp_path: Path) -> None:
     migrate(engine)
     check_ready(engine)
     assert {"principals", "consents", "access_log"} <= set(sa.inspect(engine).get_table_names())
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_the_chain_migration_gives_stored_corrections_their_chains(tmp_path: Path) -> None:
+    engine = new_store(tmp_path)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0008")
+    insert = sa.text(
+        "INSERT INTO records (furnisher, external_id, subject, kind, occurred_at, received_at, "
+        "attributes, replaces) VALUES ('f', :e, 's', 'k', :t, :t, '{}', :r)"
+    )
+    named = [("c-2", "c-1"), ("o", None), ("c-1", "o"), ("c-3", "o"), ("u", "gone")]
+    with engine.begin() as connection:
+        for external_id, replaces in named:
+            connection.execute(insert, {"e": external_id, "r": replaces, "t": NOW})
+    migrate(engine)
+    check_ready(engine)
+    chains = dict(table_rows(engine, "records", ("external_id", "chain")))
+    assert chains == {"o": None, "c-1": "o", "c-2": "o", "c-3": "o", "u": "gone"}
+    with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:  # append-only again
+        connection.execute(sa.text("UPDATE records SET chain = 'x'"))
 
 
 def _consent(**overrides: object) -> Consent:

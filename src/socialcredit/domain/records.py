@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
@@ -41,9 +41,18 @@ FURNISHER_FIELDS = ("furnisher", "type", "name")
 REGISTRY_FIELDS = ("subject", "name", "region", "urban", "birth_year", "sex", "address")
 
 
-class Replaceable(Protocol):
-    """What the in-force rule needs of a record."""
+Key = tuple[str, str]
+"""A record's furnisher and external id: what `replaces` names, within the furnisher."""
 
+K = TypeVar("K", bound=Hashable)
+
+
+class Replaceable(Protocol):
+    """What the in-force rule needs of a record: its ledger id (the order the ledger received
+    records in), its key, the record it replaces, its chain and its kind."""
+
+    @property
+    def id(self) -> int: ...
     @property
     def furnisher(self) -> str: ...
     @property
@@ -51,23 +60,83 @@ class Replaceable(Protocol):
     @property
     def replaces(self) -> str | None: ...
     @property
+    def chain(self) -> str | None: ...
+    @property
     def kind(self) -> str: ...
 
 
 R = TypeVar("R", bound=Replaceable)
 
 
+def chain_starts(links: Mapping[K, K], stored: Mapping[K, K | None]) -> dict[K, K]:
+    """The chain of each correction in `links` (its key -> the key its `replaces` names): the
+    key of the chain's first record. A correction joins the chain of the record it names: a
+    stored record's (`stored`: its chain, None for an original), else, through `links`, that
+    of a correction among these; a record that corrects nothing, or is unknown, starts one."""
+    starts: dict[K, K] = {}
+    for key in links:
+        path: list[K] = []
+        at = key
+        while at not in starts:
+            path.append(at)
+            named = links[at]
+            if named in stored:
+                chain = stored[named]
+                start = named if chain is None else chain
+                break
+            if named not in links or named in path:
+                start = named
+                break
+            at = named
+        else:
+            start = starts[at]
+        for member in path:
+            starts[member] = start
+    return starts
+
+
+def chain_of(record: Replaceable) -> str | None:
+    """The chain a record belongs to (None for an original); a correction stored without its
+    chain is taken to start at the record it names."""
+    return record.replaces if record.chain is None else record.chain
+
+
+def superseded(records: Iterable[Replaceable]) -> set[Key]:
+    """The keys of the records these put out of force: every record one of them names in
+    `replaces`, and, of each chain's corrections that no record names, all but the latest
+    received (the highest ledger id). Only corrections put records out of force, so only they
+    are read."""
+    corrections = [r for r in records if r.replaces is not None]
+    named = {(r.furnisher, r.replaces) for r in corrections if r.replaces is not None}
+    latest: dict[tuple[str, str | None], Replaceable] = {}
+    for r in corrections:
+        if (r.furnisher, r.external_id) not in named:
+            chain = (r.furnisher, chain_of(r))
+            best = latest.get(chain)
+            if best is None or r.id > best.id:
+                latest[chain] = r
+    ends = {(r.furnisher, r.external_id) for r in latest.values()}
+    return named | ({(r.furnisher, r.external_id) for r in corrections} - ends)
+
+
 def in_force(records: Iterable[R], keep: Callable[[R], bool]) -> list[R]:
-    """Records in force among those `keep` accepts (those that occurred by the day asked): not
-    replaced by another record of their furnisher, and not retractions. The scoring definition
-    applies the same rule in SQL (engines.definition.effective_records)."""
+    """Records in force among those `keep` accepts (those that occurred by the day asked): a
+    chain of corrections resolves to its latest received record that no record names, none
+    when that is a retraction; a record nothing corrects stands. The scoring definition
+    applies the same rule (engines.definition.effective_records)."""
     every = list(records)
-    replaced = {(r.furnisher, r.replaces) for r in every if r.replaces is not None}
+    gone = superseded(every)
     return [
         r
         for r in every
-        if (r.furnisher, r.external_id) not in replaced and r.kind != RETRACTION_KIND and keep(r)
+        if (r.furnisher, r.external_id) not in gone and r.kind != RETRACTION_KIND and keep(r)
     ]
+
+
+def conflict_reason(received_at: datetime) -> str:
+    """Why a re-sent record (a stored furnisher and external id) with other content is refused."""
+    stamp = received_at.isoformat() + "Z"
+    return f"conflict: differs from the record received {stamp}; send a correction with replaces"
 
 
 class RowError(ValueError):

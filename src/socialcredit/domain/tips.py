@@ -100,6 +100,7 @@ class LedgerRecord:
     value: float | None = None
     replaces: str | None = None
     evidence: str | None = None
+    chain: str | None = None
 
 
 @dataclass(frozen=True)

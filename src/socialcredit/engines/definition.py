@@ -96,18 +96,43 @@ def _capped(points: ir.IntegerValue, rule_cap: ir.IntegerValue) -> ir.IntegerVal
     )
 
 
-def effective_records(records: ir.Table, as_of_day: int) -> ir.Table:
-    """Records in force on the day: not replaced by a later record, not retractions."""
-    replaced = (
-        records.filter(records.replaces.notnull())
-        .select(r_furnisher=records.furnisher, r_external_id=records.replaces)
-        .distinct()
-    )
-    live = records.anti_join(
-        replaced,
+def superseded_records(records: ir.Table) -> ir.Table:
+    """The (o_furnisher, o_external_id) of the records out of force (domain.records.superseded,
+    the same rule): those a record names in `replaces`, and, of each chain's corrections that
+    no record names, all but the latest received (the highest id). A small table: only
+    corrections are read for it."""
+    furnisher = records.furnisher.type().copy(nullable=True)
+    external_id = records.external_id.type().copy(nullable=True)
+
+    def keys(table: ir.Table, named: ir.Column) -> ir.Table:
+        return table.select(
+            o_furnisher=table.furnisher.cast(furnisher), o_external_id=named.cast(external_id)
+        )
+
+    corrections = records.filter(records.replaces.notnull())
+    named = keys(corrections, corrections.replaces)
+    ends = corrections.anti_join(
+        named,
         [
-            records.furnisher == replaced.r_furnisher,
-            records.external_id == replaced.r_external_id,
+            corrections.furnisher == named.o_furnisher,
+            corrections.external_id == named.o_external_id,
+        ],
+    )
+    chain = ibis.coalesce(ends.chain, ends.replaces)
+    newest = ibis.row_number().over(group_by=[ends.furnisher, chain], order_by=ibis.desc(ends.id))
+    ranked = ends.mutate(newest=newest)
+    stale = ranked.filter(ranked.newest > 0)
+    return named.union(keys(stale, stale.external_id), distinct=True)
+
+
+def effective_records(records: ir.Table, superseded: ir.Table, as_of_day: int) -> ir.Table:
+    """Records in force on the day (domain.records.in_force, the same rule): not among the
+    `superseded` records (see superseded_records), not retractions, occurred by the day."""
+    live = records.anti_join(
+        superseded,
+        [
+            records.furnisher == superseded.o_furnisher,
+            records.external_id == superseded.o_external_id,
         ],
     )
     live = live.filter(live.kind != RETRACTION_KIND).mutate(day=_day(live.occurred_at))
@@ -271,8 +296,10 @@ def score_program(compiled: CompiledProgram, ledger: Ledger, as_of: date) -> Sco
     # Records in force feed the scored records and each subject's history. They are read twice
     # rather than kept: holding every record in force costs more memory than a country has
     # to spare, and both readers stream. Subjects out of the program's scope are dropped
-    # later, where results meet the population or its eligible subjects (fewer rows).
-    live = effective_records(ledger.records, as_of_day)
+    # later, where results meet the population or its eligible subjects (fewer rows). What
+    # corrections put out of force is small and computed once.
+    superseded = ledger.materialise(superseded_records(ledger.records))
+    live = effective_records(ledger.records, superseded, as_of_day)
     live = live.select("id", "subject", "kind", "value", "day")
     history = live.group_by("subject").aggregate(first_day=lambda t: t.day.min())
 

@@ -169,6 +169,7 @@ def _shifted(part: Population, subjects: int, ids: int) -> Population:
         id=r.id + ids,
         subject=r.subject + subjects,
         replaces=np.where(r.replaces >= 0, r.replaces + ids, -1),
+        chain=np.where(r.chain >= 0, r.chain + ids, -1),
     )
     rel = part.relations
     relations = replace(rel, subject=rel.subject + subjects, other=rel.other + subjects)

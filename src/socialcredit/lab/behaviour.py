@@ -43,6 +43,7 @@ from socialcredit.lab.population import (
     Relations,
     day_of,
     moment_of,
+    out_of_force,
 )
 
 __all__ = [
@@ -163,8 +164,7 @@ class History:
         records = population.records
         n = population.n
         skip = [population.kinds.get(k) for k in NOT_HABITS]
-        retracted = np.isin(records.id, records.replaces[records.replaces >= 0])
-        keep = ~np.isin(records.kind, [c for c in skip if c is not None]) & ~retracted
+        keep = ~np.isin(records.kind, [c for c in skip if c is not None]) & ~out_of_force(records)
         rows = np.flatnonzero(keep)
         width = max(len(population.kinds.names), 1)
         subject = records.subject[rows]

@@ -154,6 +154,7 @@ class _Row(NamedTuple):
     furnisher: str
     external_id: str
     replaces: str | None
+    chain: str | None
     kind: str
     occurred_at: datetime
     value: float | None
@@ -169,6 +170,7 @@ def _rows(population: Population, records: Records, rows: np.ndarray) -> list[_R
         records.subject[rows].tolist(),
         records.furnisher[rows].tolist(),
         records.replaces[rows].tolist(),
+        records.chain[rows].tolist(),
         records.kind[rows].tolist(),
         datetimes(records.time[rows]),
         records.value[rows].tolist(),
@@ -182,12 +184,13 @@ def _rows(population: Population, records: Records, rows: np.ndarray) -> list[_R
             furnishers[furnisher],
             str(i),
             None if replaces < 0 else str(replaces),
+            None if chain < 0 else str(chain),
             kinds[kind],
             at,
             None if math.isnan(value) else value,
             None if evidence < 0 else cases[evidence],
         )
-        for i, subject, furnisher, replaces, kind, at, value, evidence in columns
+        for i, subject, furnisher, replaces, chain, kind, at, value, evidence in columns
     ]
 
 
@@ -231,7 +234,7 @@ def _read_rows(
 ) -> np.ndarray:
     """Rows, in ledger order, of the records of the kinds the lists and tests read, of each
     subject below n with a record by `now` of a kind that can put it under one of them
-    (`entering`), and of the records that replace them (corrections, retractions)."""
+    (`entering`), and of the corrections and retractions of their chains."""
     read = kinds_read(definitions) | entering
 
     def codes(kinds: Iterable[str]) -> np.ndarray:
@@ -243,11 +246,14 @@ def _read_rows(
     candidate = np.zeros(max(n, int(records.subject.max(initial=-1)) + 1), bool)
     candidate[records.subject[known & np.isin(records.kind, codes(entering))]] = True
     wanted = np.flatnonzero(candidate[records.subject] & np.isin(records.kind, codes(read)))
-    # and the records that replace them, whenever filed
-    named = np.zeros(int(records.id.max(initial=-1)) + 1, bool)
-    named[records.id[wanted]] = True
-    replacing = np.flatnonzero((records.replaces >= 0) & named[np.maximum(records.replaces, 0)])
-    return np.union1d(wanted, replacing)
+    # and the corrections of their chains (a chain is named by its first record's id),
+    # whenever filed
+    chain = records.chain
+    size = max(int(records.id.max(initial=-1)), int(chain.max(initial=-1))) + 1
+    touched = np.zeros(size, bool)
+    touched[np.where(chain[wanted] >= 0, chain[wanted], records.id[wanted])] = True
+    members = np.flatnonzero((chain >= 0) & touched[np.maximum(chain, 0)])
+    return np.union1d(wanted, members)
 
 
 def _held(

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
+from socialcredit.domain.records import chain_starts, superseded
 from socialcredit.synth.city import City
 
 __all__ = [
@@ -31,12 +32,14 @@ __all__ = [
     "Records",
     "Relations",
     "Vocabulary",
+    "chains_naming",
     "datetimes",
     "day_of",
     "engine_tables",
     "ledger_facts",
     "moment_of",
     "note_first_days",
+    "out_of_force",
     "population_from_city",
     "population_from_tables",
 ]
@@ -111,15 +114,19 @@ class Codes:
     regions: Vocabulary = field(default_factory=Vocabulary)
 
 
-_RECORD_COLUMNS = ("id", "subject", "kind", "furnisher", "time", "value", "replaces", "evidence")
+_RECORD_COLUMNS = (
+    "id", "subject", "kind", "furnisher", "time", "value", "replaces", "evidence", "chain",
+)  # fmt: skip
 
 
 @dataclass
 class Records:
-    """Ledger records as columns; `value` is NaN, `replaces` and `evidence` -1 where absent.
+    """Ledger records as columns; `value` is NaN, `replaces`, `evidence` and `chain` -1 where
+    absent.
 
     `evidence` codes the record's evidence (a court case number) in the population's
-    `evidence` vocabulary; only records of the kinds lists read keep it."""
+    `evidence` vocabulary; only records of the kinds lists read keep it. `chain` is a
+    correction's chain (the id of the chain's first record), as the store keeps it."""
 
     id: np.ndarray
     subject: np.ndarray
@@ -129,6 +136,7 @@ class Records:
     value: np.ndarray
     replaces: np.ndarray
     evidence: np.ndarray
+    chain: np.ndarray
 
     def __len__(self) -> int:
         return len(self.id)
@@ -147,6 +155,7 @@ class Records:
         value: object,
         replaces: object,
         evidence: object = None,
+        chain: object = None,
     ) -> Records:
         ids = np.asarray(id, np.int64)
         return Records(
@@ -160,6 +169,7 @@ class Records:
             evidence=np.full(len(ids), -1, np.int32)
             if evidence is None
             else np.asarray(evidence, np.int32),
+            chain=np.full(len(ids), -1, np.int64) if chain is None else np.asarray(chain, np.int64),
         )
 
     def append(self, other: Records) -> Records:
@@ -310,6 +320,55 @@ class Population:
         return replace(self, records=records.take(np.flatnonzero(wanted)))
 
 
+class _Link(NamedTuple):
+    """A correction as the in-force rule reads it (the lab's external ids are record ids, which
+    no two furnishers share, so one furnisher name serves)."""
+
+    id: int
+    furnisher: str
+    external_id: str
+    replaces: str | None
+    chain: str | None
+    kind: str
+
+
+def out_of_force(records: Records) -> np.ndarray:
+    """Which records are out of force (domain.records.superseded), read from the corrections
+    and retractions: only they put records out of force, so only they are turned into objects."""
+    rows = np.flatnonzero(records.replaces >= 0)
+    columns = zip(
+        records.id[rows].tolist(),
+        records.replaces[rows].tolist(),
+        records.chain[rows].tolist(),
+        strict=True,
+    )
+    links = [_Link(i, "", str(i), str(r), None if c < 0 else str(c), "") for i, r, c in columns]
+    gone = np.array(sorted(int(e) for _, e in superseded(links)), np.int64)
+    return np.isin(records.id, gone)
+
+
+def _chains(record_id: np.ndarray, replaces: np.ndarray) -> np.ndarray:
+    """Each record's chain (domain.records.chain_starts), -1 for a record that replaces none."""
+    rows = np.flatnonzero(replaces >= 0)
+    links = dict(zip(record_id[rows].tolist(), replaces[rows].tolist(), strict=True))
+    starts = chain_starts(links, {})
+    chain = np.full(len(record_id), -1, np.int64)
+    chain[rows] = [starts[i] for i in record_id[rows].tolist()]
+    return chain
+
+
+def chains_naming(records: Records, rows: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
+    """The chains of new records (`new_ids`) that name these rows of `records`, one each
+    (domain.records.chain_starts: a named record's chain, or its id when it starts one)."""
+    named = records.id[rows].tolist()
+    stored = {
+        i: None if c < 0 else c for i, c in zip(named, records.chain[rows].tolist(), strict=True)
+    }
+    links = dict(zip(new_ids.tolist(), named, strict=True))
+    starts = chain_starts(links, stored)
+    return np.array([starts[i] for i in new_ids.tolist()], np.int64)
+
+
 class LedgerFacts(NamedTuple):
     """What a population keeps of its whole ledger (see `Population`)."""
 
@@ -451,6 +510,7 @@ def population_from_tables(
         value.to_numpy(zero_copy_only=False) if n else np.empty(0),
         replaces,
         _evidence(rec, evidence_kinds, evidence),
+        _chains(record_id, replaces),
     )
     rel = tables["relations"]
     relations = Relations.build(
@@ -520,6 +580,7 @@ def record_table(records: Records, population: Population) -> pa.Table:
             "occurred_at": pa.array(records.time, pa.timestamp("us")),
             "value": pa.array(records.value, pa.float64(), mask=np.isnan(records.value)),
             "replaces": pa.array(records.replaces, pa.int64(), mask=records.replaces < 0),
+            "chain": pa.array(records.chain, pa.int64(), mask=records.chain < 0),
         }
     )
 

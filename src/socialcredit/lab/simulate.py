@@ -43,9 +43,11 @@ from socialcredit.lab.listed import ListMeasure, case_kinds, list_measures, touc
 from socialcredit.lab.population import (
     Population,
     Records,
+    chains_naming,
     day_of,
     moment_of,
     note_first_days,
+    out_of_force,
 )
 from socialcredit.lab.scoring import LabLedger, MonthScores, score_month
 from socialcredit.policy.compile import CompiledProgram
@@ -156,9 +158,9 @@ class World:
         self.merit_codes = np.array([kinds.code(k) for k in MERIT_KINDS])
         records = self.population.records
         self.repairable = np.flatnonzero(self.display[records.kind] >= 0)
-        replaced = records.replaces[records.replaces >= 0]
-        self.withdrawn = np.isin(records.id[self.repairable], replaced)
-        self.open_judgments = self._open_judgments(records)
+        gone = out_of_force(records)
+        self.withdrawn = gone[self.repairable]
+        self.open_judgments = self._open_judgments(records, ~gone)
         self.first_day = self.population.first_day  # updated in place as records arrive
         self.next_id = self.population.next_record_id()
         self.months: list[MonthScores] = []
@@ -174,11 +176,11 @@ class World:
         """The distinct (subject, case) keys of these rows."""
         return np.unique(records.subject[rows] * _CASE + records.evidence[rows] + 1)
 
-    def _open_judgments(self, records: Records) -> np.ndarray:
-        """Judgments in force not yet performed, one key per (subject, case): a fulfilment
-        performs the judgment of its own case, as the judgment defaulters' list matches them."""
-        live = ~np.isin(records.id, records.replaces[records.replaces >= 0])
-        live &= records.kind != self.retraction
+    def _open_judgments(self, records: Records, live: np.ndarray) -> np.ndarray:
+        """Judgments in force (among the `live` records) not yet performed, one key per
+        (subject, case): a fulfilment performs the judgment of its own case, as the judgment
+        defaulters' list matches them."""
+        live = live & (records.kind != self.retraction)
         given = self._judgment_keys(records, np.flatnonzero(live & (records.kind == self.judgment)))
         done = self._judgment_keys(records, np.flatnonzero(live & (records.kind == self.performed)))
         return np.setdiff1d(given, done)
@@ -244,14 +246,16 @@ class World:
         fixed = open_rows[due]
         self.withdrawn[~self.withdrawn] = due
         m = len(fixed)
+        repair_ids = np.arange(self.next_id, self.next_id + m)
         repairs = Records.build(
-            np.arange(self.next_id, self.next_id + m),
+            repair_ids,
             records.subject[fixed],
             np.full(m, self.retraction),
             records.furnisher[fixed],
             moment_of(d0 + (rng.random(m) * max(1, d1 - d0)).astype(np.int64)),
             np.full(m, np.nan),
             records.id[fixed],
+            chain=chains_naming(records, fixed, repair_ids),
         )
         self.next_id += m
         stats.repaired = m

@@ -9,6 +9,7 @@ may not enter the ledger (so a purged record cannot be sent back).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -30,6 +31,7 @@ _RECORD_BY_KEY = sa.select(
 )
 
 Known = tuple[str, datetime, str | None]  # kind, occurred_at, replaces
+T = TypeVar("T")
 
 
 class RecordScreen:
@@ -78,10 +80,10 @@ class RecordScreen:
             )
         return record
 
-    def appended(self, count: int) -> int:
-        """Forget the records parsed so far: they are in the ledger now. Returns `count`."""
+    def appended(self, result: T) -> T:
+        """Forget the records parsed so far: they are in the ledger now. Returns `result`."""
         self.pending.clear()
-        return count
+        return result
 
     def _kind(self, kind: str) -> tuple[Tier | None, datetime | None]:
         """A kind's tier, and the time after which a record of it is surely within retention

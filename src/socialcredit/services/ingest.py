@@ -665,7 +665,7 @@ class _Run:
 
 
 Parser = Callable[[Row], Any]
-Appender = Callable[[sa.Connection, list[Any]], int]
+Appender = Callable[[sa.Connection, list[Any]], ledger.Appended]
 
 
 def _handlers(kind: str, run: _Run, connection: sa.Connection) -> tuple[Parser, Appender]:
@@ -683,15 +683,15 @@ def _handlers(kind: str, run: _Run, connection: sa.Connection) -> tuple[Parser, 
         types = ledger.furnisher_types(connection)
         return (
             lambda row: parse_relation(row, catalogue, types, now),
-            lambda conn, items: ledger.add_relations(conn, items, now),
+            lambda conn, items: ledger.Appended(ledger.add_relations(conn, items, now)),
         )
     if kind == "furnishers":
         return (
             lambda row: parse_furnisher(row, catalogue),
-            lambda conn, items: ledger.add_furnishers(conn, items, now),
+            lambda conn, items: ledger.Appended(ledger.add_furnishers(conn, items, now)),
         )
     if kind == "registry":
-        return parse_registry, ledger.add_registry
+        return parse_registry, lambda conn, items: ledger.Appended(ledger.add_registry(conn, items))
     raise ValueError(f"unknown kind of file {kind!r}; expected one of {', '.join(FILE_KINDS)}")
 
 
@@ -706,6 +706,7 @@ def _ingest_source(run: _Run, source: str, kind: str, batches: Iterator[Batch]) 
             for lines, batch in batches:
                 good: list[Any] = []
                 keep = good.append
+                taken: list[tuple[int, Any]] = []  # the line and row of each good row
                 for line, row in zip(lines, batch, strict=True):
                     if type(row) is BadLine:
                         add_reject(source, line, row.reason, row.raw)
@@ -714,11 +715,16 @@ def _ingest_source(run: _Run, source: str, kind: str, batches: Iterator[Batch]) 
                         keep(parse(row))  # type: ignore[arg-type]
                     except (ValueError, TypeError) as exc:
                         add_reject(source, line, str(exc), row)
-                new = append(connection, good) if good else 0
+                    else:
+                        taken.append((line, row))
+                appended = append(connection, good) if good else ledger.Appended(0)
+                for i, reason in appended.conflicts:  # re-sent with other content
+                    add_reject(source, taken[i][0], reason, taken[i][1])
+                new, conflicts = appended.new, len(appended.conflicts)
                 rows += len(batch)
                 accepted += new
-                duplicates += len(good) - new
-                rejected += len(batch) - len(good)
+                duplicates += len(good) - new - conflicts
+                rejected += len(batch) - len(good) + conflicts
                 if run.progress is not None:
                     run.progress(len(batch))
     except BaseException:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from socialcredit.domain.catalogue import RETRACTION_KIND, Catalogue
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, require_role
+from socialcredit.domain.records import superseded
 from socialcredit.domain.retention import Retention, describe_months, display_days
 from socialcredit.domain.tiers import Tier, add_months
 from socialcredit.policy.compile import CompiledProgram
@@ -184,18 +185,22 @@ class _Chains:
 
     replaces: dict[Key, Key] = field(default_factory=dict)
     replaced_by: dict[Key, list[Key]] = field(default_factory=dict)
+    out_of_force: set[Key] = field(default_factory=set)
 
     @classmethod
     def load(cls, connection: sa.Connection) -> _Chains:
         chains = cls()
-        for furnisher, external_id, target in store.corrections(connection):
-            new, old = (furnisher, external_id), (furnisher, target)
+        corrections = store.corrections(connection)
+        for c in corrections:
+            new, old = (c.furnisher, c.external_id), (c.furnisher, c.replaces)
             chains.replaces[new] = old
             chains.replaced_by.setdefault(old, []).append(new)
+        chains.out_of_force = superseded(corrections)
         return chains
 
     def replaced(self) -> set[Key]:
-        return set(self.replaced_by)
+        """Records out of force: replaced, withdrawn, or a correction a later one superseded."""
+        return self.out_of_force
 
     def chain(self, start: Key) -> set[Key]:
         """Every key tied to `start` by replacements, either way."""

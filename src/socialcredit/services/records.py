@@ -22,8 +22,9 @@ def append_records(
     catalogue: Catalogue | None = None,
 ) -> int:
     """Validate the rows and append them in the caller's transaction, so they stand or fall
-    with the decision that wrote them. Raises RowError; returns how many were new."""
+    with the decision that wrote them. Raises RowError; returns how many were new (a record
+    already stored, with the same content or not, is not)."""
     catalogue = catalogue or shipped_catalogue()
     types = ledger.furnisher_types(connection)
     records = [parse_record(row, catalogue, types, at) for row in rows]
-    return ledger.add_records(connection, records, at)
+    return ledger.add_records(connection, records, at).new

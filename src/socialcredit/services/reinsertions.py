@@ -26,9 +26,10 @@ from socialcredit.domain.records import Record, RowError
 from socialcredit.services.disputes import Actor, log_entry
 from socialcredit.services.notices import add_notice
 from socialcredit.store import disputes as store
+from socialcredit.store.ledger import Appended
 
 Parse = Callable[[dict[str, Any]], Record]
-Append = Callable[[sa.Connection, list[Record]], int]
+Append = Callable[[sa.Connection, list[Record]], Appended]
 Key = tuple[str, str]
 
 
@@ -108,7 +109,7 @@ class ReinsertionGuard:
 
     def append(
         self, connection: sa.Connection, items: list[Record], append: Append, now: datetime
-    ) -> int:
+    ) -> Appended:
         """Append the records; for each new one that puts a withdrawn record back, note it on
         the dispute, log it and tell the subject."""
         keys = list(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role
+from socialcredit.domain.records import Key, chain_starts
 from socialcredit.domain.tips import (
     TIPS_PER_PROGRAM,
     Candidate,
@@ -89,6 +90,7 @@ def _subject_records(connection: sa.Connection, ledger: Tables, subject: str) ->
             value=r["value"],
             replaces=r["replaces"],
             evidence=evidence.get(r["id"]),
+            chain=r["chain"],
         )
         for r in mine
     ]
@@ -125,29 +127,63 @@ def _with_suffix(table: pa.Table, columns: Sequence[str], suffix: str) -> pa.Tab
 
 def _copy(ledger: Tables, suffix: str) -> Tables:
     """The ledger part with its subjects renamed and its external ids (and what records
-    replace) suffixed, so copies of it neither meet nor replace one another's records."""
+    replace, and their chains) suffixed, so copies of it neither meet nor replace one
+    another's records."""
+    named = ("subject", "external_id", "replaces", "chain")
     return {
         "subjects": _with_suffix(ledger["subjects"], ("id",), suffix),
-        "records": _with_suffix(ledger["records"], ("subject", "external_id", "replaces"), suffix),
+        "records": _with_suffix(ledger["records"], named, suffix),
         "relations": _with_suffix(ledger["relations"], ("subject", "other"), suffix),
     }
 
 
+def _named_chains(ledger: Tables, chosen: Sequence[Candidate]) -> dict[Key, Key | None]:
+    """The chain (None for an original) of each record a candidate's record names."""
+    wanted = {
+        (c.brings.furnisher or TIP_FURNISHER, c.brings.replaces)
+        for c in chosen
+        if c.brings.replaces is not None
+    }
+    if not wanted:
+        return {}
+    records = ledger["records"]
+    keys = zip(
+        records.column("furnisher").to_pylist(),
+        records.column("external_id").to_pylist(),
+        records.column("chain").to_pylist(),
+        strict=True,
+    )
+    return {(f, e): None if c is None else (f, c) for f, e, c in keys if (f, e) in wanted}
+
+
 def _brought(
-    candidate: Candidate, subject: str, k: int, record_id: int, now: datetime
+    candidate: Candidate,
+    subject: str,
+    k: int,
+    record_id: int,
+    now: datetime,
+    chains: dict[Key, Key | None],
 ) -> dict[str, Any]:
-    """The record candidate k brings, in copy k."""
+    """The record candidate k brings, in copy k (joining the chain of the record it names,
+    whose `chains` are the stored ones)."""
     suffix = f"{COPY}{k}"
     brings = candidate.brings
+    furnisher = brings.furnisher or TIP_FURNISHER
+    external_id = f"{TIP_FURNISHER}{suffix}"
+    chain = None
+    if brings.replaces is not None:
+        key = (furnisher, external_id)
+        chain = chain_starts({key: (furnisher, brings.replaces)}, chains)[key][1] + suffix
     return {
         "id": record_id,
-        "furnisher": brings.furnisher or TIP_FURNISHER,
-        "external_id": f"{TIP_FURNISHER}{suffix}",
+        "furnisher": furnisher,
+        "external_id": external_id,
         "subject": subject + suffix,
         "kind": brings.kind,
         "occurred_at": now,
         "value": brings.value,
         "replaces": None if brings.replaces is None else brings.replaces + suffix,
+        "chain": chain,
     }
 
 
@@ -158,7 +194,8 @@ def counterfactuals(
     copies = [_copy(ledger, f"{COPY}{k}") for k in range(len(chosen) + 1)]
     ids = ledger["records"].column("id")
     top = int(pc.max(ids).as_py() or 0) if len(ids) else 0
-    extra = [_brought(c, subject, k, top + k, now) for k, c in enumerate(chosen, start=1)]
+    chains = _named_chains(ledger, chosen)
+    extra = [_brought(c, subject, k, top + k, now, chains) for k, c in enumerate(chosen, start=1)]
     records = [c["records"] for c in copies]
     records.append(pa.Table.from_pylist(extra, schema=LEDGER_SCHEMAS["records"]))
     return {

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.disputes import WITHDRAWING, Dispute, Outcome, Status
+from socialcredit.domain.records import superseded
 from socialcredit.store import tables
 
 _CHUNK = 5_000
@@ -59,7 +60,9 @@ def record_by_id(connection: sa.Connection, record_id: int) -> dict[str, Any] | 
 
 
 def replaced_by(connection: sa.Connection, furnisher: str, external_id: str) -> str | None:
-    """The external id of a record that replaces or withdraws this one, or None."""
+    """The external id of a record that put this one out of force (domain.records.superseded):
+    the first that names it in `replaces`, else the record in force of its chain (or the
+    retraction that withdrew the chain) when that is another; None while it is in force."""
     r = tables.records
     found: str | None = connection.execute(
         sa.select(r.c.external_id)
@@ -67,7 +70,27 @@ def replaced_by(connection: sa.Connection, furnisher: str, external_id: str) -> 
         .order_by(r.c.id)
         .limit(1)
     ).scalar_one_or_none()
-    return found
+    if found is not None:
+        return found
+    own = connection.execute(
+        sa.select(r.c.replaces, r.c.chain).where(
+            r.c.furnisher == furnisher, r.c.external_id == external_id
+        )
+    ).first()
+    if own is None or own.replaces is None:
+        return None  # an original that no record names
+    chain = own.replaces if own.chain is None else own.chain
+    columns = (r.c.id, r.c.furnisher, r.c.external_id, r.c.replaces, r.c.chain, r.c.kind)
+    members: list[Any] = list(
+        connection.execute(
+            sa.select(*columns).where(r.c.furnisher == furnisher, r.c.chain == chain)
+        )
+    )
+    gone = superseded(members)
+    if (furnisher, external_id) not in gone:
+        return None
+    ends = [m for m in members if (m.furnisher, m.external_id) not in gone]
+    return str(max(ends, key=lambda m: m.id).external_id) if ends else None
 
 
 def record_id(connection: sa.Connection, furnisher: str, external_id: str) -> int | None:

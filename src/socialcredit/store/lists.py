@@ -12,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.lists import LedgerRecord, ScoreFact
 from socialcredit.domain.records import in_force
 from socialcredit.store import tables
@@ -28,6 +27,7 @@ _RECORD_COLUMNS = (
     _R.c.value,
     _R.c.evidence,
     _R.c.replaces,
+    _R.c.chain,
 )
 
 
@@ -53,8 +53,9 @@ def subject_records(
     return [_ledger_record(r) for r in live if r.kind in wanted]
 
 
+# With the corrections and retractions that may put them out of force.
 _RECORDS_OF_KINDS = sa.select(*_RECORD_COLUMNS).where(
-    sa.or_(_R.c.kind.in_(sa.bindparam("kinds", expanding=True)), _R.c.kind == RETRACTION_KIND)
+    sa.or_(_R.c.kind.in_(sa.bindparam("kinds", expanding=True)), _R.c.replaces.is_not(None))
 )
 _RECORDS_OF = _RECORDS_OF_KINDS.where(_R.c.subject.in_(sa.bindparam("subjects", expanding=True)))
 

@@ -88,14 +88,12 @@ def occurred_between(
     return _stored(connection.execute(query.order_by(r.c.id)))
 
 
-def corrections(connection: sa.Connection) -> list[tuple[str, str, str]]:
-    """Every (furnisher, external id, replaced external id) in the ledger: the edges that tie
-    corrections and retractions to the records they replace."""
+def corrections(connection: sa.Connection) -> list[Any]:
+    """Every correction and retraction in the ledger (id, furnisher, external id, the external
+    id it replaces, its chain and kind): the edges that tie records into chains."""
     r = tables.records
-    rows = connection.execute(
-        sa.select(r.c.furnisher, r.c.external_id, r.c.replaces).where(r.c.replaces.is_not(None))
-    )
-    return [(f, e, x) for f, e, x in rows]
+    columns = (r.c.id, r.c.furnisher, r.c.external_id, r.c.replaces, r.c.chain, r.c.kind)
+    return list(connection.execute(sa.select(*columns).where(r.c.replaces.is_not(None))))
 
 
 def records_by_key(

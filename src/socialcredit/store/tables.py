@@ -50,9 +50,19 @@ records = sa.Table(
     sa.Column("attributes", sa.Text, nullable=False),
     sa.Column("evidence", sa.String(500)),
     sa.Column("replaces", sa.String(128)),
+    # A correction's chain: the external id of the chain's first record, resolved when the
+    # correction arrives (null for a record that replaces nothing). Written once, never changed.
+    sa.Column("chain", sa.String(128)),
     sa.UniqueConstraint("furnisher", "external_id", name="uq_records_furnisher_external_id"),
 )
 sa.Index("ix_records_subject", records.c.subject)
+sa.Index(
+    "ix_records_chain",
+    records.c.furnisher,
+    records.c.chain,
+    sqlite_where=records.c.chain.is_not(None),
+    postgresql_where=records.c.chain.is_not(None),
+)
 
 relations = sa.Table(
     "relations",

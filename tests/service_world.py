@@ -107,7 +107,7 @@ def world(
         scopes=["scores", "history", "records", "relations"],
         expires_at=utc_now() + timedelta(days=30),
     )
-    app = create_app(engine, settings or ApiSettings(rate=0))
+    app = create_app(engine, settings or ApiSettings(rate=0, failed_auth_rate=0))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield World(
             engine=engine,

@@ -47,8 +47,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def api_schema(live: World) -> Any:
-    # A second app over the same store, with a generous but real rate limit.
-    app = create_app(live.engine, ApiSettings(rate=1000, burst=1000))
+    # A second app over the same store, with generous but real rate limits (bad keys and
+    # unknown enrolment codes all come from one address here).
+    limits = ApiSettings(rate=1000, burst=1000, failed_auth_rate=1000, failed_auth_burst=1000)
+    app = create_app(live.engine, limits)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -496,6 +496,7 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
         limiter=TokenBucket(settings.rate, settings.burst),
         metrics=Metrics(),
         keys=KeyCache(settings.key_cache_seconds),
+        failures=TokenBucket(settings.failed_auth_rate, settings.failed_auth_burst),
     )
     problems.install(app)
     app.include_router(ops)

@@ -32,7 +32,9 @@ class ApiSettings:
     long a checked key is trusted without asking the store again (a key revoked through this
     server stops at once; one revoked elsewhere, within this time). `maintain_every`: seconds
     between the background runs of `maintain` (the first at start; 0, the default here, runs
-    none; `socialcredit serve` runs it daily)."""
+    none; `socialcredit serve` runs it daily). `failed_auth_rate` and `failed_auth_burst`:
+    failed keys (and enrolment codes) a client address may send, at once and a second after
+    that, before it is answered 429 without a look-up (rate 0 turns this off)."""
 
     rate: float = 100.0
     burst: int = 200
@@ -40,6 +42,8 @@ class ApiSettings:
     threads: int = 4
     key_cache_seconds: float = 5.0
     maintain_every: float = 0.0
+    failed_auth_rate: float = 1.0
+    failed_auth_burst: int = 20
     rescore: Callable[[sa.Engine, list[str]], list[str]] | None = field(default=None, compare=False)
 
 
@@ -74,14 +78,15 @@ class KeyCache:
 
 @dataclass
 class Api:
-    """What every handler needs: the store, the settings, the limiter, the metrics and the
-    keys checked lately."""
+    """What every handler needs: the store, the settings, the limiters (per principal, and of
+    failed authentications per client address), the metrics and the keys checked lately."""
 
     engine: sa.Engine
     settings: ApiSettings
     limiter: TokenBucket
     metrics: Metrics
     keys: KeyCache
+    failures: TokenBucket
 
 
 def api_of(request: Request) -> Api:
@@ -99,6 +104,52 @@ bearer = HTTPBearer(auto_error=False, description="A key from `socialcredit prin
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="socialcredit"'}
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the socket's peer (a proxy's forwarded address only where `serve
+    --forwarded-allow-ips` trusts that proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+def refuse_failing_address(request: Request) -> None:
+    """Answer 429 to an address past its budget of failed authentications, before any key or
+    code it sends is looked up."""
+    api = api_of(request)
+    _refuse_failures(api, api.failures.wait(client_address(request)))
+
+
+def count_failure(request: Request) -> None:
+    """Spend one failed authentication from the caller's address (429 when none was left)."""
+    api = api_of(request)
+    _refuse_failures(api, api.failures.take(client_address(request)))
+
+
+def _refuse_failures(api: Api, wait: float) -> None:
+    if wait:
+        raise Problem(
+            429,
+            "rate-limited",
+            f"too many failed keys from this address: at most {api.failures.burst} at once and "
+            f"{api.failures.rate:g} a second after that; retry in {wait:.2f} s",
+            {"Retry-After": retry_after(wait)},
+        )
+
+
+async def _checked_key(request: Request, key: str) -> Principal:
+    """The principal holding `key`, looked up only while the caller's address has failed
+    authentications to spare (401 for a key unknown or revoked)."""
+    api = api_of(request)
+    key_hash = principal_service.secret_hash(key)
+    principal = api.keys.get(key_hash)
+    if principal is None:
+        refuse_failing_address(request)
+        principal = await run_in_threadpool(principal_service.authenticate, api.engine, key)
+        if principal is None:
+            count_failure(request)
+            raise Problem(401, "unauthorized", "unknown or revoked key", CHALLENGE)
+        api.keys.put(key_hash, principal)
+    return principal
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -113,14 +164,7 @@ async def current_principal(
             else "the Authorization header must be `Bearer KEY`"
         )
         raise Problem(401, "unauthorized", detail, CHALLENGE)
-    key = credentials.credentials.strip()
-    key_hash = principal_service.secret_hash(key)
-    principal = api.keys.get(key_hash)
-    if principal is None:
-        principal = await run_in_threadpool(principal_service.authenticate, api.engine, key)
-        if principal is None:
-            raise Problem(401, "unauthorized", "unknown or revoked key", CHALLENGE)
-        api.keys.put(key_hash, principal)
+    principal = await _checked_key(request, credentials.credentials.strip())
     request.state.principal = principal.id
     wait = api.limiter.take(principal.id)
     if wait:
@@ -188,8 +232,7 @@ def public_caller(request: Request) -> None:
     """Anonymous calls (the /v1/public routes) are rate-limited by the caller's address, as
     keys are by principal."""
     api = api_of(request)
-    host = request.client.host if request.client else "unknown"
-    wait = api.limiter.take(f"public:{host}")
+    wait = api.limiter.take(f"public:{client_address(request)}")
     if wait:
         raise Problem(
             429,

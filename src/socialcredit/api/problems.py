@@ -75,8 +75,8 @@ TYPES: dict[str, tuple[str, str]] = {
     ),
     "rate-limited": (
         "Too many requests",
-        "This key has used up its request budget for now; retry after the number of seconds in "
-        "the Retry-After header.",
+        "This key, or this address (for calls without a key, and for failed keys), has used "
+        "up its budget for now; retry after the number of seconds in the Retry-After header.",
     ),
     "report-limit": (
         "Report limit reached",

@@ -45,6 +45,16 @@ class TokenBucket:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate
 
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may spend a token (0.0: now), spending nothing."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
 
 def retry_after(seconds: float) -> str:
     """The Retry-After header value: whole seconds, at least 1."""

@@ -167,6 +167,17 @@ def serve(
             "background (0: never).",
         ),
     ] = 24.0,
+    failed_auth_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Failed keys (or enrolment codes) a second one client address may send after "
+            "its burst; past that it gets 429 and nothing it sends is looked up (0: no limit).",
+        ),
+    ] = 1.0,
+    failed_auth_burst: Annotated[
+        int, typer.Option(min=1, help="Failed keys an address may send at once.")
+    ] = 20,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (docs/api.md) over the store until interrupted."""
@@ -186,7 +197,12 @@ def serve(
     # store calls instead of queueing behind a busy worker thread.
     sys.setswitchinterval(0.0005)
     settings = ApiSettings(
-        rate=rate_limit, burst=burst, threads=threads, maintain_every=maintain_every * 3600
+        rate=rate_limit,
+        burst=burst,
+        threads=threads,
+        maintain_every=maintain_every * 3600,
+        failed_auth_rate=failed_auth_rate,
+        failed_auth_burst=failed_auth_burst,
     )
     app = create_app(engine, settings)
     uvicorn.run(

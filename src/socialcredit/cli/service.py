@@ -178,6 +178,14 @@ def serve(
     failed_auth_burst: Annotated[
         int, typer.Option(min=1, help="Failed keys an address may send at once.")
     ] = 20,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses of the proxies in front of the server whose "
+            "X-Forwarded-For names the client. Without it those headers are ignored and the "
+            "client's address is the connection's.",
+        ),
+    ] = None,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (docs/api.md) over the store until interrupted."""
@@ -213,4 +221,7 @@ def serve(
         log_level=level,
         access_log=False,
         server_header=False,
+        # The per-address limits see the connection's address unless a named proxy forwards it.
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

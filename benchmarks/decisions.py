@@ -37,6 +37,7 @@ from service import (  # the service benchmark's harness
 )
 
 from socialcredit.services.consents import grant_consent
+from socialcredit.services.enrolments import issue_enrolment, operator, redeem_enrolment
 from socialcredit.services.principals import create_principal
 
 
@@ -51,7 +52,8 @@ def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
     subjects = city.registry.column("subject").to_pylist()[:readers]
     asks = []
     for subject in subjects:
-        own = create_principal(engine, "subject", "passenger", subject=subject)
+        issued = issue_enrolment(engine, operator(), subject, "passenger")
+        own = redeem_enrolment(engine, issued.code)
         consent = grant_consent(
             engine,
             own.principal,

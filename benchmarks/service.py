@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.records import Furnisher
 from socialcredit.services.consents import grant_consent
+from socialcredit.services.enrolments import issue_enrolment, operator, redeem_enrolment
 from socialcredit.services.furnishers import register_furnisher
 from socialcredit.services.ingest import ingest_tables
 from socialcredit.services.principals import create_principal
@@ -117,7 +118,7 @@ def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
     subjects = [s for s in city.registry.column("subject").to_pylist()][:readers]
     reads = []
     for subject in subjects:
-        own = create_principal(engine, "subject", "reader", subject=subject)
+        own = redeem_enrolment(engine, issue_enrolment(engine, operator(), subject, "reader").code)
         consent = grant_consent(
             engine,
             own.principal,

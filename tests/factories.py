@@ -21,6 +21,8 @@ from socialcredit.domain.records import (
     REGISTRY_FIELDS,
     RELATION_FIELDS,
 )
+from socialcredit.services.enrolments import issue_enrolment, operator, redeem_enrolment
+from socialcredit.services.principals import NewPrincipal
 from socialcredit.store.database import connect, migrate
 
 # A fixed "now" for ingest tests: every default time below lies before it.
@@ -229,3 +231,10 @@ def count(engine: sa.Engine, table: str) -> int:
     """How many rows a store table holds."""
     with engine.connect() as connection:
         return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def enrol_subject(engine: sa.Engine, subject: str, name: str) -> NewPrincipal:
+    """A key for `subject` the way a subject gets one: an operator issues an enrolment code and
+    the subject redeems it (both in the subject's access log and notices)."""
+    issued = issue_enrolment(engine, operator(), subject, name)
+    return redeem_enrolment(engine, issued.code)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from factories import record_row, relation_row, resident_id, uscc
+from factories import enrol_subject, record_row, relation_row, resident_id, uscc
 from socialcredit.api import ApiSettings, create_app
 from socialcredit.domain.records import Furnisher
 from socialcredit.services.consents import grant_consent
@@ -92,11 +92,11 @@ def world(
     populate(engine, scored)
     made = {
         "furnisher": create_principal(engine, "furnisher", "bank-a"),
-        "subject": create_principal(engine, "subject", "A", subject=A),
+        "subject": enrol_subject(engine, A, "A"),
         "relying_party": create_principal(engine, "relying_party", "Air Example"),
         "adjudicator": create_principal(engine, "adjudicator", "Judge"),
         "admin": create_principal(engine, "admin", "Root"),
-        "subject_b": create_principal(engine, "subject", "B", subject=B),
+        "subject_b": enrol_subject(engine, B, "B"),
         "court": create_principal(engine, "furnisher", "court-a"),
     }
     consent = grant_consent(

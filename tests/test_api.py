@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import factories
-from factories import bad_check, count, new_store, record_row, resident_id
+from factories import bad_check, count, enrol_subject, new_store, record_row, resident_id
 from service_world import A, B, C, World, day, loans, ndjson, utc_now, world
 from socialcredit.api import ApiSettings, create_app
 from socialcredit.api.logs import JsonFormatter
@@ -457,9 +457,7 @@ def test_validation_and_not_found_problems(lite: World) -> None:
     assert bad.json()["type"] == "/problems/invalid-request"
     assert bad.json()["errors"][0]["where"] == "query.limit"
     nobody = resident_id(9999)
-    from socialcredit.services.principals import create_principal
-
-    ghost = create_principal(lite.engine, "subject", "Ghost", subject=nobody)
+    ghost = enrol_subject(lite.engine, nobody, "Ghost")
     missing = lite.client.get(
         f"/v1/subjects/{nobody}/scores", headers={"Authorization": f"Bearer {ghost.key}"}
     )

@@ -71,7 +71,7 @@ _turn = itertools.count()
 def _role_for(path: str, method: str) -> str:
     if path.startswith("/v1/records"):
         return "furnisher"
-    if path.startswith("/v1/principals"):
+    if path.startswith("/v1/principals") or path == "/v1/enrolments":
         return "admin"
     if path == "/v1/consents" and method == "GET":
         return "relying_party"

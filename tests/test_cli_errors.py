@@ -246,7 +246,7 @@ def test_a_subject_key_for_an_unknown_subject_is_warned(store: str, tmp_path: Pa
     assert result.exit_code == 0, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("warning: ") and resident_id(9) in line
-    assert "created" in result.stdout
+    assert "code: sce_" in result.stdout  # an enrolment code for the subject to redeem
     furnishers = write_rows(tmp_path / "furnishers.csv", furnisher_rows())
     records = write_rows(tmp_path / "records.csv", [record_row(subject=resident_id(1))])
     assert invoke("ingest", str(furnishers), str(records), "--db", store).exit_code == 0

@@ -142,7 +142,7 @@ def test_operator_figures_are_for_admins_and_adjudicators_only(plain: Any, path:
 
 
 def test_service_refuses_figures_to_others(plain: Any) -> None:
-    subject = create_principal(plain.engine, "subject", "Other", subject=B).principal
+    subject = enrol_subject(plain.engine, B, "Other").principal
     with pytest.raises(NotAllowed):
         furnisher_rates(plain.engine, subject)
 

@@ -143,12 +143,13 @@ def test_the_readme_commands_work(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SOCIALCREDIT_DB", raising=False)
     (tmp_path / "my-program.toml").write_text(SESAME.read_text(encoding="utf-8"))
-    key = None
+    key = code = None
     client: TestClient | None = None
     for words in commands:
         name = shown(words)
         if name in SKIPPED:
             continue
+        words = [w.replace("$CODE", code or "") for w in words]
         if words[0] == "curl":
             client = client or TestClient(create_app(database.connect(None)))
             assert ask(client, words, key) == 200, name
@@ -158,7 +159,11 @@ def test_the_readme_commands_work(
         assert name not in SHOWS or SHOWS[name] in output, f"{name}\n{output}"
         if subjects_named(words):
             assert not MISSING.search(output), f"{name}\n{output}"
-        if "--role subject" in name:
+        if "--role subject" in name:  # an enrolment code, that the subject redeems next
+            found = re.search(r"code: (\S+)", output)
+            assert found and "key:" not in output, output
+            code = found.group(1)
+        if words[:3] == ["socialcredit", "principal", "enrol"]:
             found = re.search(r"key: (\S+)", output)
             assert found, output
             key = found.group(1)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from factories import new_store, resident_id
+from factories import enrol_subject, new_store, resident_id
 from service_world import A, B, C, World, day, utc_now, world
 from socialcredit.cli import app as cli_app
 from socialcredit.domain import reports as rules
@@ -29,7 +29,6 @@ from socialcredit.policy.loader import shipped_program as shipped
 from socialcredit.policy.reports import load_report_settings_text, shipped_report_settings
 from socialcredit.services.notices import list_notices
 from socialcredit.services.pages import PageRequest
-from socialcredit.services.principals import create_principal
 from socialcredit.services.reports import (
     Decider,
     ReportLimitReached,
@@ -76,9 +75,14 @@ def decide(w: World, report_id: int, outcome: str, role: str = "adjudicator") ->
 
 def subject_key(w: World, name: str, subject: str) -> Principal:
     """A subject principal for `subject`, its key kept in w.keys[name]."""
-    made = create_principal(w.engine, "subject", name, subject=subject)
+    made = enrol_subject(w.engine, subject, name)
     w.keys[name] = made.key
     return made.principal
+
+
+def due(told: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Notices but those of the keys made for the test's subjects."""
+    return [n for n in told if not n["kind"].startswith("key.")]
 
 
 def fresh_reporter(w: World) -> str:
@@ -409,11 +413,11 @@ def test_upheld_report_writes_the_target_record_rescored_and_rewards_the_reporte
         # the target reads its new record; nothing in its file names the reporter
         records = w.client.get(f"/v1/subjects/{C}/records", headers=w.auth("subject_c"))
         assert target_record in records.text and A not in records.text
-        told, _ = list_notices(engine, target, C, PageRequest())
+        told = due(list_notices(engine, target, C, PageRequest())[0])
         assert [n["kind"] for n in told] == ["report.record"]
         assert target_record in told[0]["text"] and A not in json.dumps(told)
         reporter = Principal("p_a", Role.SUBJECT, "A", T0, subject=A)
-        told, _ = list_notices(engine, reporter, A, PageRequest())
+        told = due(list_notices(engine, reporter, A, PageRequest())[0])
         assert [n["kind"] for n in told] == ["report.upheld"]
         assert reward_record in told[0]["text"]
         assert "finds the report" not in told[0]["text"]  # no notes about the target
@@ -682,10 +686,10 @@ def test_malicious_report_penalises_the_reporter_and_operators_use_the_command_l
     mine = w.client.get(f"/v1/reports/{second}", headers=w.auth("subject_b")).json()
     assert mine["status"] == "malicious"  # a finding about the reporter comes with its reason
     assert mine["decision"]["reason"] == "the adjudicator finds the report malicious"
-    told, _ = list_notices(engine, principal(Role.SUBJECT, B), B, PageRequest())
+    told = due(list_notices(engine, principal(Role.SUBJECT, B), B, PageRequest())[0])
     assert [n["kind"] for n in told] == ["report.malicious"]
     assert "finds the report malicious" in told[0]["text"]
-    assert list_notices(engine, principal(Role.SUBJECT, A), A, PageRequest())[0] == []
+    assert due(list_notices(engine, principal(Role.SUBJECT, A), A, PageRequest())[0]) == []
 
     # rejected, at the command line, logged with who decided
     out = cli(
@@ -731,7 +735,7 @@ def test_a_report_never_changes_its_target_before_it_is_upheld(
 ) -> None:
     engine = lite.engine
     before = {s: (ledger_of(engine, s), scores_of(engine, s)) for s in (A, B, C)}
-    reporter = create_principal(engine, "subject", "r", subject=resident_id(next(_fresh))).principal
+    reporter = enrol_subject(engine, resident_id(next(_fresh)), "r").principal
     judge = Decider("p_judge", "Judge")
     for target, kind, outcome in reports:
         made = file_report(engine, reporter, **{**_fields(target), "kind": kind})

@@ -53,6 +53,15 @@ def add_principal(url: str, *args: str) -> dict[str, str]:
     return created
 
 
+def enrol_subject(url: str, name: str, subject: str) -> dict[str, str]:
+    """A subject's key as a subject gets one: the operator's code, redeemed by the subject."""
+    issued = add_principal(url, "--role", "subject", "--name", name, "--subject", subject)
+    result = runner.invoke(app, ["principal", "enrol", issued["code"], "--json", "--db", url])
+    assert result.exit_code == 0, result.output
+    created: dict[str, str] = json.loads(result.stdout)
+    return created
+
+
 @pytest.fixture
 def server(store: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
@@ -89,7 +98,7 @@ def server(store: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_a_real_server_answers_and_stops(store: str, server: tuple[str, Path]) -> None:
     base, log = server
     furnisher = add_principal(store, "--role", "furnisher", "--name", "bank-a")
-    subject = add_principal(store, "--role", "subject", "--name", "Li", "--subject", SUBJECT)
+    subject = enrol_subject(store, "Li", SUBJECT)
     assert set(furnisher) == {"id", "role", "key"} and furnisher["key"].startswith("sck_")
 
     with httpx.Client(base_url=base, timeout=60) as client:

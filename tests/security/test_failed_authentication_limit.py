@@ -83,6 +83,17 @@ def test_a_good_key_from_the_same_address_works_under_the_limit(tmp_path: Path) 
     engine.dispose()
 
 
+def test_guessed_enrolment_codes_count_as_failed_authentications(
+    engine: sa.Engine,
+) -> None:
+    settings = ApiSettings(failed_auth_rate=0.001, failed_auth_burst=3)
+    with TestClient(create_app(engine, settings)) as client:
+        statuses = [client.post(f"/v1/enrolments/sce_guess-{n}").status_code for n in range(6)]
+        key = client.get("/v1/me", headers=bearer("sck_after-the-guesses"))
+    assert statuses[:3] == [404] * 3 and statuses[-1] == 429
+    assert key.status_code == 429
+
+
 def test_the_limit_is_configurable(engine: sa.Engine, lookups: list[str]) -> None:
     off = ApiSettings(failed_auth_rate=0)
     with TestClient(create_app(engine, off)) as client:

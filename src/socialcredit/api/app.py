@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
 from socialcredit.api import disputes, lists, maintenance, models, problems, reports, stats
+from socialcredit.api import keys as keys_api
 from socialcredit.api import sharing as sharing_api
 from socialcredit.api import tips as tips_api
 from socialcredit.api.deps import (
@@ -39,6 +40,7 @@ from socialcredit.api.deps import (
     problem_doc,
     utc,
 )
+from socialcredit.api.keys import principal_out as _principal_out
 from socialcredit.api.metrics import Metrics, RequestMetrics
 from socialcredit.api.problems import Problem
 from socialcredit.api.ratelimit import TokenBucket
@@ -59,19 +61,6 @@ from socialcredit.services.submissions import (
 from socialcredit.web import install as install_portal
 
 # ------------------------------------------------------------------------------ renderers
-
-
-def _principal_out(p: Principal) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "role": p.role.value,
-        "name": p.name,
-        "subject": p.subject,
-        "furnisher": p.furnisher,
-        "kinds": list(p.kinds),
-        "created_at": utc(p.created_at),
-        "revoked_at": utc(p.revoked_at),
-    }
 
 
 def _consent_out(c: Consent, now: datetime) -> dict[str, Any]:
@@ -428,7 +417,8 @@ def delete_consent(request: Request, principal: Caller, id: str) -> dict[str, An
     responses=AUTH_ERRORS,
 )
 def post_principal(request: Request, principal: Caller, new: models.PrincipalIn) -> dict[str, Any]:
-    """Create a principal (admin). The answer carries its key, shown only now."""
+    """Create a principal (admin). The answer carries its key, shown only now. Not for
+    subjects: a subject claims its own key with an enrolment code (POST /v1/enrolments)."""
     require_role(principal, Role.ADMIN)
     created = principal_service.create_principal(
         api_of(request).engine, new.role.value, new.name, subject=new.subject, kinds=new.kinds
@@ -501,6 +491,7 @@ def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAP
     problems.install(app)
     app.include_router(ops)
     app.include_router(v1)
+    app.include_router(keys_api.router)
     app.include_router(lists.router)
     app.include_router(lists.public)
     app.include_router(reports.router)

@@ -179,6 +179,21 @@ async def current_principal(
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+async def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The caller's principal when it sends a key (checked as every key is), else None: an
+    anonymous call, rate-limited by address."""
+    if credentials is None and "authorization" not in request.headers:
+        public_caller(request)
+        return None
+    return await current_principal(request, credentials)
+
+
+MaybeCaller = Annotated[Principal | None, Depends(optional_principal)]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` from the previous page.")
 ]

@@ -32,8 +32,9 @@ MEDIA_TYPE = "application/problem+json"
 TYPES: dict[str, tuple[str, str]] = {
     "unauthorized": (
         "Authentication required",
-        "Send `Authorization: Bearer KEY` with a key that `socialcredit principal add` created "
-        "and that has not been revoked.",
+        "Send `Authorization: Bearer KEY` with a key that has not been revoked: one that "
+        "`socialcredit principal add` created, or a subject's own, claimed with an enrolment "
+        "code.",
     ),
     "forbidden": (
         "Not allowed",
@@ -75,8 +76,9 @@ TYPES: dict[str, tuple[str, str]] = {
     ),
     "rate-limited": (
         "Too many requests",
-        "This key, or this address (for calls without a key, and for failed keys), has used "
-        "up its budget for now; retry after the number of seconds in the Retry-After header.",
+        "This key, or this address (for calls without a key, and for failed keys and "
+        "enrolment codes), has used up its budget for now; retry after the number of seconds "
+        "in the Retry-After header.",
     ),
     "report-limit": (
         "Report limit reached",

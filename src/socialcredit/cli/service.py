@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from socialcredit.cli.common import Db, console, errors, fail, ready_store
 from socialcredit.domain.principals import ROLES
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from socialcredit.services.principals import NewPrincipal
 
 principal_app = typer.Typer(
     help="Manage the principals (API keys) of the HTTP service.", no_args_is_help=True
@@ -29,7 +34,11 @@ def principal_add(
     ],
     subject: Annotated[
         str | None,
-        typer.Option(help="For role subject: the resident ID or USCC the key is bound to."),
+        typer.Option(
+            help="For role subject: the resident ID or USCC. A subject's key is claimed by the "
+            "subject: this prints an enrolment code for it to redeem (socialcredit principal "
+            "enrol CODE), not a key."
+        ),
     ] = None,
     kinds: Annotated[
         str | None,
@@ -38,18 +47,31 @@ def principal_add(
             "(default: all its furnisher type may send)."
         ),
     ] = None,
+    hours: Annotated[
+        int, typer.Option(min=1, max=720, help="For role subject: hours the code may be redeemed.")
+    ] = 72,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: id, role, key.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object: id, role, key (for a subject: enrolment, subject, code, "
+            "expires_at).",
+        ),
     ] = False,
     db: Db = None,
 ) -> None:
-    """Create a principal and print its key. The key is shown only this once; only its hash
-    is stored. A subject key may be bound to a subject not in the store yet: that is warned."""
+    """Create a principal and print its key, or for a subject an enrolment code that the
+    subject redeems for its own key. A key or code is shown only this once; only its hash is
+    stored. A subject not in the store yet is warned of."""
     from socialcredit.services.errors import InvalidRequest
     from socialcredit.services.principals import create_principal
-    from socialcredit.services.subjects import subject_known
 
     engine = ready_store(db)
+    if role == "subject":
+        if kinds:
+            raise fail("--kinds is only for principals with the role furnisher")
+        _enrolment_code(engine, subject, name, hours, as_json)
+        return
     try:
         created = create_principal(
             engine,
@@ -60,15 +82,12 @@ def principal_add(
         )
     except InvalidRequest as exc:
         raise fail(str(exc)) from None
+    _print_key(created, as_json)
+
+
+def _print_key(created: NewPrincipal, as_json: bool) -> None:
+    """Show a new principal and its key, the only time the key is seen."""
     p = created.principal
-    if p.subject and not subject_known(engine, p.subject):
-        errors.print(
-            f"warning: no subject {p.subject} in the store yet: the key reads nothing until its "
-            "records are ingested",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
     if as_json:
         print(json.dumps({"id": p.id, "role": p.role.value, "key": created.key}))
         return
@@ -78,6 +97,74 @@ def principal_add(
     console.print(f"principal {p.id} ({p.role.value}, {p.name}{bound}) created", highlight=False)
     console.print(f"key: {created.key}", highlight=False, soft_wrap=True)
     console.print("Store the key now: it is shown only once.")
+
+
+def _enrolment_code(
+    engine: Engine, subject: str | None, name: str, hours: int, as_json: bool
+) -> None:
+    """Issue an enrolment code as the operator and print it with the ways to redeem it."""
+    from socialcredit.services.enrolments import issue_enrolment, operator
+    from socialcredit.services.errors import InvalidRequest
+    from socialcredit.services.subjects import subject_known
+
+    try:
+        made = issue_enrolment(
+            engine,
+            operator(),
+            subject or "",
+            name,
+            hours=hours,
+            endpoint="socialcredit principal add",
+        )
+    except InvalidRequest as exc:
+        raise fail(str(exc)) from None
+    e = made.enrolment
+    if not subject_known(engine, e.subject):
+        errors.print(
+            f"warning: no subject {e.subject} in the store yet: its key reads nothing until its "
+            "records are ingested",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    until = e.expires_at.replace(microsecond=0).isoformat() + "Z"
+    if as_json:
+        out = {"enrolment": e.id, "subject": e.subject, "code": made.code, "expires_at": until}
+        print(json.dumps(out))
+        return
+    _say(f"enrolment {e.id} for subject {e.subject} ({e.name}), valid until {until}")
+    _say(f"code: {made.code}")
+    _say("Give the code to the subject only: it works once. The subject redeems it for its")
+    _say(f"own key with: socialcredit principal enrol {made.code}")
+    _say(f"or over HTTP: POST /v1/enrolments/{made.code} (no key needed)")
+
+
+def _say(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@principal_app.command("enrol")
+def principal_enrol(
+    code: Annotated[
+        str, typer.Argument(help="The enrolment code (sce_...) the subject was given.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: id, role, key.")
+    ] = False,
+    db: Db = None,
+) -> None:
+    """Redeem an enrolment code for the subject's own key and print the key (shown only this
+    once). A code works once, before it expires; the subject's access log shows it."""
+    from socialcredit.services.enrolments import redeem_enrolment
+    from socialcredit.services.errors import NotFound
+
+    try:
+        created = redeem_enrolment(
+            ready_store(db), code.strip(), endpoint="socialcredit principal enrol"
+        )
+    except NotFound as exc:
+        raise fail(str(exc)) from None
+    _print_key(created, as_json)
 
 
 @principal_app.command("list")

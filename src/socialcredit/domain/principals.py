@@ -47,6 +47,25 @@ class Principal:
         return self.revoked_at is None
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """A code an admin issued so that a subject can claim a key of its own; only the code's
+    hash is kept. It works once, before it expires."""
+
+    id: str
+    subject: str
+    name: str  # the name the key will carry
+    issued_by: str  # the principal that issued it
+    issued_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None = None
+    redeemed_by: str | None = None  # the principal its key belongs to
+
+    def open_at(self, now: datetime) -> bool:
+        """Whether the code may still be redeemed at `now`."""
+        return self.redeemed_at is None and now < self.expires_at
+
+
 # Parts of a subject's file that a relying party may be let read, and the one it never may.
 SUBJECT_PARTS: tuple[str, ...] = (
     *(s.value for s in Scope if s is not Scope.DECISIONS),

@@ -1,5 +1,6 @@
 """Principals of the HTTP service: create one (its key is shown once), authenticate a key,
-list and revoke. Keys are random; only their SHA-256 is stored."""
+list and revoke. Keys are random; only their SHA-256 is stored. A subject's key is never made
+here: the subject claims it (services/enrolments.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import Catalogue
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
-from socialcredit.domain.principals import ROLES, Principal, Role
+from socialcredit.domain.principals import ROLES, NotAllowed, Principal, Role
 from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.services.errors import InvalidRequest, NotFound
 from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
@@ -43,6 +44,18 @@ def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(8)
 
 
+def new_principal_id() -> str:
+    """A fresh principal id."""
+    return _new_id("p_")
+
+
+def store_with_key(connection: sa.Connection, principal: Principal) -> str:
+    """Store `principal` with a new key, in the caller's transaction; returns the key."""
+    key = new_secret(KEY_PREFIX)
+    access.add_principal(connection, principal, secret_hash(key))
+    return key
+
+
 def _role(value: str) -> Role:
     try:
         return Role(value)
@@ -66,6 +79,24 @@ def _kinds(
     return tuple(chosen)
 
 
+def principal_name(name: str | None) -> str:
+    """A principal's name, stripped (raises InvalidRequest unless 1 to 200 characters)."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidRequest("a principal needs a name of 1 to 200 characters")
+    return name
+
+
+def subject_id(subject: str | None) -> str:
+    """The subject a key is for, checked (raises InvalidRequest naming what is wrong)."""
+    if not subject:
+        raise InvalidRequest("a subject principal needs --subject: its resident ID or USCC")
+    try:
+        return identify(subject)[0]
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"--subject: {exc}") from None
+
+
 @dataclass(frozen=True)
 class NewPrincipal:
     """A principal just created, with its key: the only time the key is seen."""
@@ -86,29 +117,24 @@ def create_principal(
 ) -> NewPrincipal:
     """Create a principal and its key (raises InvalidRequest naming what is wrong).
 
-    A `subject` principal is bound to the subject id given. A `furnisher` principal's name is
-    the id of a registered furnisher; `kinds` narrows the record kinds it may send (a subset of
-    what its furnisher's type may send; default all of them).
+    Not for subjects (NotAllowed): a subject claims its own key with an enrolment code, so
+    whoever reads as a subject is the subject. A `furnisher` principal's name is the id of a
+    registered furnisher; `kinds` narrows the record kinds it may send (a subset of what its
+    furnisher's type may send; default all of them).
     """
     chosen = _role(role)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise InvalidRequest("a principal needs a name of 1 to 200 characters")
-    bound: str | None = None
+    if chosen is Role.SUBJECT:
+        raise NotAllowed(
+            "a subject's key is claimed by the subject: issue an enrolment code (POST "
+            "/v1/enrolments, or socialcredit principal add --role subject) for it to redeem"
+        )
+    name = principal_name(name)
     furnisher: str | None = None
     allowed: tuple[str, ...] = ()
-    if chosen is Role.SUBJECT:
-        if not subject:
-            raise InvalidRequest("a subject principal needs --subject: its resident ID or USCC")
-        try:
-            bound, _ = identify(subject)
-        except InvalidIdentifier as exc:
-            raise InvalidRequest(f"--subject: {exc}") from None
-    elif subject:
+    if subject:
         raise InvalidRequest("--subject is only for principals with the role subject")
     if kinds and chosen is not Role.FURNISHER:
         raise InvalidRequest("--kinds is only for principals with the role furnisher")
-    key = new_secret(KEY_PREFIX)
     with engine.begin() as connection:
         if chosen is Role.FURNISHER:
             ftype = furnisher_types(connection).get(name)
@@ -120,15 +146,14 @@ def create_principal(
             furnisher = name
             allowed = _kinds(kinds or (), name, ftype, catalogue or shipped_catalogue())
         principal = Principal(
-            id=_new_id("p_"),
+            id=new_principal_id(),
             role=chosen,
             name=name,
             created_at=now or utc_now(),
-            subject=bound,
             furnisher=furnisher,
             kinds=allowed,
         )
-        access.add_principal(connection, principal, secret_hash(key))
+        key = store_with_key(connection, principal)
     return NewPrincipal(principal, key)
 
 

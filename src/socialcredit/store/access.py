@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.domain.consents import Consent, Purpose, Scope
-from socialcredit.domain.principals import Principal, Role
+from socialcredit.domain.principals import Enrolment, Principal, Role
 from socialcredit.store import tables
 
 
@@ -87,6 +87,55 @@ def revoke_principal(connection: sa.Connection, principal_id: str, at: datetime)
     connection.execute(
         p.update().where(p.c.id == principal_id, p.c.revoked_at.is_(None)).values(revoked_at=at)
     )
+
+
+def _enrolment(row: sa.Row[Any]) -> Enrolment:
+    return Enrolment(
+        id=row.id,
+        subject=row.subject,
+        name=row.name,
+        issued_by=row.issued_by,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        redeemed_at=row.redeemed_at,
+        redeemed_by=row.redeemed_by,
+    )
+
+
+def add_enrolment(connection: sa.Connection, enrolment: Enrolment, code_hash: str) -> None:
+    """Store a new enrolment with the hash of its code."""
+    connection.execute(
+        tables.enrolments.insert().values(
+            id=enrolment.id,
+            subject=enrolment.subject,
+            name=enrolment.name,
+            code_hash=code_hash,
+            issued_by=enrolment.issued_by,
+            issued_at=enrolment.issued_at,
+            expires_at=enrolment.expires_at,
+        )
+    )
+
+
+def enrolment_by_code_hash(connection: sa.Connection, code_hash: str) -> Enrolment | None:
+    """The enrolment whose code has this hash, used or not, or None."""
+    e = tables.enrolments
+    row = connection.execute(sa.select(e).where(e.c.code_hash == code_hash)).first()
+    return None if row is None else _enrolment(row)
+
+
+def redeem_enrolment(
+    connection: sa.Connection, enrolment_id: str, principal_id: str, at: datetime
+) -> bool:
+    """Mark an open enrolment redeemed at `at` by the principal it made; False (and nothing
+    changed) when it was redeemed already or has expired."""
+    e = tables.enrolments
+    done = connection.execute(
+        e.update()
+        .where(e.c.id == enrolment_id, e.c.redeemed_at.is_(None), e.c.expires_at > at)
+        .values(redeemed_at=at, redeemed_by=principal_id)
+    )
+    return done.rowcount == 1
 
 
 def _consent(row: sa.Row[Any]) -> Consent:

@@ -160,6 +160,24 @@ consents = sa.Table(
 sa.Index("ix_consents_subject", consents.c.subject)
 sa.Index("ix_consents_relying_party", consents.c.relying_party)
 
+# Codes an admin issued for a subject to claim a key of its own: only the code's SHA-256 is
+# kept; a code is redeemed once (redeemed_at, and the principal it made) before it expires.
+enrolments = sa.Table(
+    "enrolments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("issued_by", sa.String(40), nullable=False),
+    sa.Column("issued_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("redeemed_at", sa.DateTime),
+    sa.Column("redeemed_by", sa.String(40)),
+    sa.UniqueConstraint("code_hash", name="uq_enrolments_code_hash"),
+)
+sa.Index("ix_enrolments_subject", enrolments.c.subject)
+
 # Every read of a subject's file: append-only; triggers refuse UPDATE and DELETE.
 access_log = sa.Table(
     "access_log",

@@ -2,7 +2,7 @@
 // (#/me, #/public, #/operator). Every permission is the server's: a page shows what the API
 // answers, including its refusals.
 
-import { ApiError, call, session } from "./api.js";
+import { ApiError, call, path, session } from "./api.js";
 import { clear, h } from "./dom.js";
 import { operatorPage } from "./operator.js";
 import { publicPage } from "./public.js";
@@ -91,7 +91,7 @@ function signInPage(root) {
     h(
       "p",
       { id: "key-help", class: "help" },
-      "The key you were given (it starts with sck_; `socialcredit principal add` prints it). " +
+      "Your key (it starts with sck_; a person or organisation claims its own below). " +
         "It stays in this browser tab only and goes with each request to this server.",
     ),
     h("button", { type: "submit", id: "sign-in" }, "Sign in"),
@@ -139,6 +139,7 @@ function signInPage(root) {
   }
   root.append(
     form,
+    enrolForm(),
     h(
       "p",
       { class: "narrow" },
@@ -147,6 +148,62 @@ function signInPage(root) {
       " need none.",
     ),
   );
+}
+
+/** A person or organisation claims its key with the enrolment code an operator issued: the
+ * key is shown once and this tab is signed in with it. */
+function enrolForm() {
+  const input = h("input", {
+    id: "code",
+    name: "code",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "code-help",
+  });
+  const message = h("div", { id: "enrol-status" });
+  const form = h(
+    "form",
+    { id: "enrol", class: "card narrow", "aria-labelledby": "enrol-title" },
+    h("h2", { id: "enrol-title" }, "Claim your key"),
+    h("label", { for: "code" }, "Enrolment code"),
+    input,
+    h(
+      "p",
+      { id: "code-help", class: "help" },
+      "The code an operator issued for you (it starts with sce_). It works once; your access " +
+        "log and notices will show that a key was made.",
+    ),
+    h("button", { type: "submit", id: "claim" }, "Claim my key"),
+    message,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clear(message);
+    let made;
+    try {
+      const code = input.value.trim();
+      made = await call("POST", path("/v1/enrolments/{code}", { code }), { auth: false });
+    } catch (err) {
+      const why = err instanceof ApiError ? err.problem?.detail || `HTTP ${err.status}` : err;
+      message.append(
+        h("p", { class: "status error", role: "alert" }, `That code was not accepted: ${why}.`),
+      );
+      input.focus();
+      return;
+    }
+    input.value = "";
+    session.set(made.key);
+    me = await whoAmI();
+    showAccount();
+    message.append(
+      h("p", { class: "status", role: "status" }, "Your key, shown only now: store it."),
+      h("p", {}, h("code", { id: "new-key" }, made.key)),
+      h("p", {}, h("a", { href: landing(me) }, "Open my file")),
+    );
+  });
+  return form;
 }
 
 async function route() {

@@ -240,6 +240,30 @@ def test_sign_in_is_accessible_and_the_key_stays_in_the_tab(page: Any, portal: P
     assert page.evaluate("sessionStorage.length") == 0
 
 
+def test_a_person_claims_its_key_with_an_enrolment_code(
+    page: Any, browser: Browser, portal: Portal
+) -> None:
+    portal.need(("POST", "/v1/enrolments"), ("POST", "/v1/enrolments/{code}"))
+    body = {"subject": A, "name": "Li Wei's laptop"}
+    code = portal.api("POST", "/v1/enrolments", "admin", json=body)["code"]
+    page.goto(f"{portal.url}/#/signin")
+    assert unlabelled(page) == []
+    page.get_by_label("Enrolment code").fill(code)
+    page.get_by_role("button", name="Claim my key").click()
+    shown = page.locator("#new-key")
+    expect(shown).to_contain_text("sck_")
+    assert page.evaluate("sessionStorage.getItem('socialcredit.key')") == shown.inner_text()
+    page.get_by_role("link", name="Open my file").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My file")
+    again = open_page(browser, portal)  # the code worked once
+    again.goto(f"{portal.url}/#/signin")
+    again.get_by_label("Enrolment code").fill(code)
+    again.get_by_role("button", name="Claim my key").click()
+    expect(again.get_by_role("alert")).to_contain_text("not accepted: no such enrolment code")
+    assert again.evaluate("sessionStorage.length") == 0
+    again.context.close()
+
+
 def test_the_server_decides_what_a_page_shows(page: Any, portal: Portal) -> None:
     """A subject who opens the operator's page gets the API's refusal, not a hidden link."""
     sign_in(page, portal, "subject", "My file")

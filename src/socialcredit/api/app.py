@@ -25,6 +25,7 @@ from socialcredit.api import disputes, lists, maintenance, models, problems, rep
 from socialcredit.api import keys as keys_api
 from socialcredit.api import sharing as sharing_api
 from socialcredit.api import tips as tips_api
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import (
     AUTH_ERRORS,
     Api,
@@ -79,8 +80,8 @@ def _consent_out(c: Consent, now: datetime) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ routes
 
-ops = APIRouter(tags=["operations"])
-v1 = APIRouter(prefix="/v1")
+ops = APIRouter(route_class=JsonRoute, tags=["operations"])
+v1 = APIRouter(route_class=JsonRoute, prefix="/v1")
 
 
 @ops.get("/healthz", response_model=models.Health)

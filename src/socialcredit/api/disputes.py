@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import Caller, Cursor, Limit, api_of, errors, problem_doc
 from socialcredit.domain.disputes import Outcome, ReviewOutcome, Status
 from socialcredit.services import disputes as service
@@ -18,7 +19,7 @@ from socialcredit.services.notices import list_notices
 from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 from socialcredit.services.principals import utc_now
 
-router = APIRouter(prefix="/v1", tags=["due process"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["due process"])
 
 CASE_ERRORS = {**errors(404), 409: problem_doc("The case is closed, or one is open already.")}
 

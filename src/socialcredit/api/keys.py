@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import models
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import (
     AUTH_ERRORS,
     Caller,
@@ -25,7 +26,7 @@ from socialcredit.api.deps import (
 from socialcredit.domain.principals import Principal
 from socialcredit.services import enrolments as service
 
-router = APIRouter(prefix="/v1", tags=["principals"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["principals"])
 
 
 class EnrolmentIn(BaseModel):

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import (
     AUTH_ERRORS,
     PUBLIC_ERRORS,
@@ -37,7 +38,7 @@ from socialcredit.services.principals import utc_now
 from socialcredit.services.reads import read_subject
 from socialcredit.store import lists as list_store
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(route_class=JsonRoute, prefix="/v1")
 
 
 class DecisionOut(BaseModel):
@@ -296,7 +297,9 @@ def get_repairs(request: Request, principal: Caller) -> Response:
 
 # ---- public (no key)
 
-public = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Public])
+public = APIRouter(
+    route_class=JsonRoute, prefix="/v1/public", tags=["public"], dependencies=[Public]
+)
 
 
 @public.get("/lists", response_model=list[PublicList], responses=PUBLIC_ERRORS)

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import AUTH_ERRORS, Caller, Cursor, Limit, api_of, errors
 from socialcredit.services import maintenance as service
 from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 
-router = APIRouter(prefix="/v1", tags=["retention"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["retention"])
 log = logging.getLogger("socialcredit.maintenance")
 
 

@@ -149,7 +149,11 @@ def _validation_detail(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     items = []
     for error in errors:
         where = ".".join(str(p) for p in error.get("loc", ()))
-        items.append({"where": where, "message": str(error.get("msg", "invalid"))})
+        message = str(error.get("msg", "invalid"))
+        reason = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and reason:
+            message = f"{message}: {reason}"
+        items.append({"where": where, "message": message})
     detail = "; ".join(f"{i['where']}: {i['message']}" for i in items) or "invalid request"
     return detail, items
 

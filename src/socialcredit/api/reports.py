@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import Caller, Cursor, Limit, api_of, errors
 from socialcredit.api.problems import Problem
 from socialcredit.api.ratelimit import retry_after
@@ -20,7 +21,7 @@ from socialcredit.services import reports as service
 from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 from socialcredit.services.principals import utc_now
 
-router = APIRouter(prefix="/v1", tags=["reports"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["reports"])
 
 ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The report's id.")]
 

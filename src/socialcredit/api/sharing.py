@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import PUBLIC_ERRORS, Caller, Cursor, Limit, Public, api_of, errors, utc
 from socialcredit.domain.shares import Guess, Settings
 from socialcredit.services import shares as share_service
@@ -16,7 +17,7 @@ from socialcredit.services import social
 from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 from socialcredit.services.principals import utc_now
 
-router = APIRouter(prefix="/v1", tags=["sharing"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["sharing"])
 
 # ------------------------------------------------------------------------------ documents
 

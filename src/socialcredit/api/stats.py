@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import AUTH_ERRORS, PUBLIC_ERRORS, Caller, Public, api_of
 from socialcredit.services import stats as stats_service
 
-router = APIRouter(prefix="/v1", tags=["statistics"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["statistics"])
 
 
 class FactorOut(BaseModel):

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import Caller, api_of, errors
 from socialcredit.services.tips import tips_for
 
-router = APIRouter(prefix="/v1", tags=["subjects"])
+router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["subjects"])
 
 
 class Brings(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
+from socialcredit.domain import nesting
 from socialcredit.domain.catalogue import RETRACTION_KIND, Catalogue
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 
@@ -262,11 +263,18 @@ def _number(value: Any, name: str) -> float | None:
 def _attributes(value: Any) -> dict[str, Any]:
     if value is None or value == "" or value == "{}":
         return {}
+    # Attributes sit one level down in their record, which may nest MAX_DEPTH levels.
+    inner = nesting.MAX_DEPTH - 1
+    too_deep = f"field 'attributes' makes the record {nesting.too_deep_message()}"
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = nesting.loads(value, inner)
+        except nesting.TooDeep:
+            raise RowError(too_deep) from None
         except json.JSONDecodeError:
             raise RowError("field 'attributes' is not valid JSON") from None
+    elif nesting.too_deep(value, inner):
+        raise RowError(too_deep)
     if not isinstance(value, dict):
         raise RowError("field 'attributes' must be a JSON object")
     return value

@@ -4,7 +4,6 @@ the affected subjects before answering (read-your-writes)."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from socialcredit.domain import nesting
 from socialcredit.domain.identifiers import identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
 from socialcredit.services.disputes import NO_DISPUTE, record_marks
@@ -30,6 +30,9 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 
 Row = dict[str, Any]
 
+_RAW_LIMIT = 10_000
+_TOO_DEEP = nesting.too_deep_message()
+
 
 class UnreadableBody(InvalidRequest):
     """A body that cannot be read as records at all; nothing from it was stored."""
@@ -44,20 +47,12 @@ class UnsupportedMediaType(InvalidRequest):
 
 
 def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
-    """The records of a request body as (line, row); a line that is no JSON object is a
-    BadLine. Raises UnreadableBody, TooManyRecords or UnsupportedMediaType."""
+    """The records of a request body as (line, row); a line that is no JSON object, or that
+    nests deeper than the limit, is a BadLine. Raises UnreadableBody, TooManyRecords or
+    UnsupportedMediaType."""
     media_type = media_type.split(";", 1)[0].strip().lower()
     if media_type in JSON_TYPES:
-        try:
-            value = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UnreadableBody(f"the body is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise UnreadableBody(
-                f"the body is {json_type(value)}, not a JSON object: send one record as a "
-                "JSON object, or many as NDJSON (Content-Type: application/x-ndjson)"
-            )
-        return [(1, value)]
+        return [(1, _json_record(body))]
     if media_type not in NDJSON_TYPES:
         accepted = ", ".join((*JSON_TYPES, *NDJSON_TYPES))
         raise UnsupportedMediaType(
@@ -68,30 +63,56 @@ def parse_body(body: bytes, media_type: str) -> list[tuple[int, Row | BadLine]]:
     except UnicodeDecodeError as exc:
         raise UnreadableBody(f"the body is not UTF-8 text: {exc.reason}") from None
     rows: list[tuple[int, Row | BadLine]] = []
-    objects = 0
-    loads = json.loads
     for number, line in enumerate(text.split("\n"), start=1):
         if not line or line.isspace():
             continue
         if len(rows) == MAX_RECORDS:
             raise TooManyRecords(f"at most {MAX_RECORDS:,} records per request")
-        try:
-            value = loads(line)
-        except ValueError as exc:
-            reason = getattr(exc, "msg", None) or str(exc)
-            rows.append((number, BadLine(f"line is not valid JSON: {reason}", line[:10_000])))
-            continue
-        if type(value) is dict:
-            objects += 1
-            rows.append((number, value))
-        else:
-            reason = f"line is not a JSON object but {json_type(value)}"
-            rows.append((number, BadLine(reason, value)))
+        rows.append((number, _ndjson_line(line)))
+    _check_readable(rows)
+    return rows
+
+
+def _json_record(body: bytes) -> Row:
+    """The one record of an application/json body (raises UnreadableBody)."""
+    try:
+        value = nesting.loads(body)
+    except nesting.TooDeep as exc:
+        raise UnreadableBody(f"the body is {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UnreadableBody(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UnreadableBody(
+            f"the body is {json_type(value)}, not a JSON object: send one record as a "
+            "JSON object, or many as NDJSON (Content-Type: application/x-ndjson)"
+        )
+    return value
+
+
+def _ndjson_line(line: str) -> Row | BadLine:
+    """One NDJSON line as a row, or a BadLine saying why it is none."""
+    try:
+        value = nesting.loads(line)
+    except nesting.TooDeep as exc:
+        return BadLine(f"line is {exc}", line[:_RAW_LIMIT])
+    except ValueError as exc:
+        reason = getattr(exc, "msg", None) or str(exc)
+        return BadLine(f"line is not valid JSON: {reason}", line[:_RAW_LIMIT])
+    if type(value) is dict:
+        return value
+    return BadLine(f"line is not a JSON object but {json_type(value)}", value)
+
+
+def _check_readable(rows: list[tuple[int, Row | BadLine]]) -> None:
+    """Raise UnreadableBody unless some line of an NDJSON body is a JSON object."""
     if not rows:
         raise UnreadableBody("the body holds no records")
-    if not objects:
-        raise UnreadableBody("no line of the body is a JSON object: is it NDJSON?")
-    return rows
+    if any(type(row) is dict for _, row in rows):
+        return
+    deep = next((n for n, r in rows if type(r) is BadLine and _TOO_DEEP in r.reason), None)
+    if deep is not None:
+        raise UnreadableBody(f"no line of the body is a JSON object; line {deep} is {_TOO_DEEP}")
+    raise UnreadableBody("no line of the body is a JSON object: is it NDJSON?")
 
 
 @dataclass(frozen=True)

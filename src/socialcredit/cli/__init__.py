@@ -96,10 +96,35 @@ def options(
 
 
 @app.command()
-def init(db: Db = None) -> None:
+def init(
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL: the role the server and commands then connect as; it may read "
+            "and append, never UPDATE, DELETE or TRUNCATE an append-only table (run init as "
+            "the schema's owner, again after every upgrade; docs/store.md).",
+        ),
+    ] = None,
+    db: Db = None,
+) -> None:
     """Create the store (or bring its schema up to date)."""
+    from socialcredit.store.roles import RoleError, grant_app_role
+
     engine = new_store(db)
     console.print(f"store ready: {shown(engine)}")
+    if app_role is None:
+        return
+    try:
+        with engine.begin() as connection:
+            grants = grant_app_role(connection, app_role)
+    except RoleError as exc:
+        raise fail(str(exc), 2) from None
+    console.print(
+        f"role {grants.role}: reads every table; appends to {len(grants.append_only)} "
+        f"append-only tables ({', '.join(grants.append_only)}), which it may not UPDATE, "
+        "DELETE or TRUNCATE; purges only through purge_records",
+        highlight=False,
+    )
 
 
 @furnisher_app.command("add")

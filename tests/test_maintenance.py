@@ -251,8 +251,9 @@ def test_the_purge_removes_chains_past_retention_and_logs_each_record(
     ]
     assert set(log[0]) == {
         "id", "purged_at", "record_id", "furnisher", "external_id", "subject", "kind",
-        "occurred_at", "received_at", "reason",
+        "occurred_at", "received_at", "reason", "run",
     }  # fmt: skip
+    assert {e["run"] for e in log} == {first.run_id}
     assert log[0]["occurred_at"] == datetime(2020, 3, 1, 9)
     assert log[0]["purged_at"] == datetime(2025, 3, 1, 12)
     assert "kept 5 years after it occurred" in log[0]["reason"]

@@ -314,17 +314,18 @@ def _due_chains(
 
 
 def _purge(
-    engine: sa.Engine, due: list[list[PurgeEntry]], now: datetime, progress: Progress
+    engine: sa.Engine, run: int, due: list[list[PurgeEntry]], now: datetime, progress: Progress
 ) -> list[PurgeEntry]:
-    """Purge the chains in batches, each batch logged and deleted in one transaction."""
+    """Purge the chains in batches, each batch logged under the run and deleted in one
+    transaction."""
     advance = progress("purging records past retention", sum(len(c) for c in due))
     purged: list[PurgeEntry] = []
     batch: list[PurgeEntry] = []
 
     def flush() -> None:
         if batch:
-            with one_writer(engine), engine.begin() as connection:
-                store.purge(connection, batch, now)
+            with _superseded(engine, run), one_writer(engine), engine.begin() as connection:
+                store.purge(connection, run, batch, now)
             purged.extend(batch)
             advance(len(batch))
             batch.clear()
@@ -335,6 +336,20 @@ def _purge(
             flush()
     flush()
     return purged
+
+
+@contextmanager
+def _superseded(engine: sa.Engine, run: int) -> Iterator[None]:
+    """Raise MaintenanceBusy for a purge the store refused because another run started since
+    this one (another process, on SQLite: only the latest run started may purge)."""
+    try:
+        yield
+    except sa.exc.IntegrityError:
+        with engine.connect() as connection:
+            latest = store.latest_start(connection)
+        if latest == run:
+            raise
+        raise MaintenanceBusy(f"maintenance run {latest} started while run {run} purged") from None
 
 
 # ------------------------------------------------------------------------------ the run
@@ -349,10 +364,10 @@ def maintain(
     programs: Sequence[CompiledProgram] | None = None,
     progress: Progress | None = None,
 ) -> MaintenanceReport:
-    """One maintenance run for the moment `now` (default: the current UTC time): close
-    overdue disputes, purge records past retention (logging each), rescore the subjects whose
-    current scores still count a record past its display period, and log the run.
-    Raises MaintenanceBusy when another run holds the store."""
+    """One maintenance run for the moment `now` (default: the current UTC time), logged as
+    started first and as finished last: close overdue disputes, purge records past retention
+    (logging each), rescore the subjects whose current scores still count a record past its
+    display period. Raises MaintenanceBusy when another run holds the store."""
     now = now or utc_now()
     catalogue = catalogue or shipped_catalogue()
     retention = retention or shipped_retention()
@@ -363,6 +378,8 @@ def maintain(
             last = store.last_run(connection)
         since = None if last is None else last["as_of"]
         report = MaintenanceReport(as_of=now, since=since)
+        with one_writer(engine), engine.begin() as connection:  # before it may purge anything
+            report.run_id = store.start_run(connection, now, started)
 
         step = progress("closing overdue disputes", 1)
         report.disputes_closed = [d.id for d in close_overdue_disputes(engine, now)]
@@ -381,7 +398,7 @@ def maintain(
             due = _due_chains(connection, chains, retention, catalogue, now)
         report.expired = len(expired)
         report.expired_by_tier = dict(sorted(Counter(t.value for _, t, _ in expired).items()))
-        purged = _purge(engine, due, now, progress)
+        purged = _purge(engine, report.run_id, due, now, progress)
         report.purged = len(purged)
         report.purged_chains = len(due)
         report.purged_subjects = len({e.record.subject for e in purged})
@@ -400,8 +417,9 @@ def maintain(
         report.rescored, report.programs = _rescore(engine, stale, today, programs, progress)
 
         with one_writer(engine), engine.begin() as connection:
-            report.run_id = store.add_run(
+            store.finish_run(
                 connection,
+                report.run_id,
                 {
                     "as_of": now,
                     "started_at": started,

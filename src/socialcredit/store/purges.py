@@ -1,8 +1,9 @@
 """The retention purge's repository: find records by age and chain, delete them only after
 logging each one, read the purge log, and keep the log of maintenance runs.
 
-The records table refuses every DELETE except of a record the purge log names (migration
-0008), so `purge` writes the log rows first and deletes in the same transaction.
+The records table refuses every DELETE except of a record the purge log names for the
+maintenance run under way (migrations 0008, 0013): a run is logged as started (`start_run`)
+before `purge` writes the log rows and deletes, in one transaction, and as finished last.
 """
 
 from __future__ import annotations
@@ -122,11 +123,11 @@ class PurgeEntry:
     reason: str
 
 
-def purge(connection: sa.Connection, entries: Sequence[PurgeEntry], now: datetime) -> int:
-    """Log each record still in the ledger, then delete them, in the caller's transaction;
-    returns how many went. Raises if a logged record could not be deleted (a purge running at
-    the same time), so that the transaction rolls back and the log never names a record that
-    stayed."""
+def purge(connection: sa.Connection, run: int, entries: Sequence[PurgeEntry], now: datetime) -> int:
+    """Log each record still in the ledger under the run under way, then delete them, in the
+    caller's transaction; returns how many went. Raises if a logged record could not be deleted
+    (a purge running at the same time), so that the transaction rolls back and the log never
+    names a record that stayed."""
     r = tables.records
     present: set[int] = set()
     for part in _chunks([e.record.id for e in entries]):
@@ -147,17 +148,29 @@ def purge(connection: sa.Connection, entries: Sequence[PurgeEntry], now: datetim
                 "occurred_at": e.record.occurred_at,
                 "received_at": e.record.received_at,
                 "reason": e.reason[:500],
+                "run": run,
             }
             for e in entries
         ],
     )
-    deleted = 0
     ids = [e.record.id for e in entries]
+    deleted = _delete_purged(connection, run, ids)
+    if deleted != len(ids):
+        raise RuntimeError(f"purged {deleted} records of {len(ids)} logged; rolled back")
+    return deleted
+
+
+def _delete_purged(connection: sa.Connection, run: int, ids: Sequence[int]) -> int:
+    """Delete the records just logged. PostgreSQL: every record the run's log names that is
+    still stored, through purge_records, which runs as the schema's owner (the application's
+    role may not DELETE records)."""
+    if connection.dialect.name == "postgresql":
+        gone = connection.execute(sa.text("SELECT purge_records(:run)"), {"run": run})
+        return int(gone.scalar_one())
+    deleted = 0
     for part in _chunks(ids):
         result = connection.execute(tables.records.delete().where(tables.records.c.id.in_(part)))
         deleted += result.rowcount
-    if deleted != len(ids):
-        raise RuntimeError(f"purged {deleted} records of {len(ids)} logged; rolled back")
     return deleted
 
 
@@ -225,11 +238,22 @@ def last_run(connection: sa.Connection) -> dict[str, Any] | None:
     return entry
 
 
-def add_run(connection: sa.Connection, values: dict[str, Any]) -> int:
-    """Append a maintenance run; returns its id."""
-    values = {**values, "details": json.dumps(values["details"], sort_keys=True)}
-    return int(
-        connection.execute(
-            tables.maintenance_runs.insert().returning(tables.maintenance_runs.c.id), values
-        ).scalar_one()
-    )
+def start_run(connection: sa.Connection, as_of: datetime, started_at: datetime) -> int:
+    """Log a maintenance run as started; returns its id (the only run that may purge until it
+    finishes or another starts)."""
+    m = tables.maintenance_starts
+    values = {"as_of": as_of, "started_at": started_at}
+    return int(connection.execute(m.insert().returning(m.c.id), values).scalar_one())
+
+
+def finish_run(connection: sa.Connection, run: int, values: dict[str, Any]) -> None:
+    """Log the started run `run` as finished, with what it did."""
+    values = {**values, "id": run, "details": json.dumps(values["details"], sort_keys=True)}
+    connection.execute(tables.maintenance_runs.insert(), values)
+
+
+def latest_start(connection: sa.Connection) -> int | None:
+    """The id of the run started last, or None."""
+    m = tables.maintenance_starts
+    latest = connection.execute(sa.select(sa.func.max(m.c.id))).scalar_one()
+    return None if latest is None else int(latest)

@@ -405,7 +405,8 @@ subject_settings = sa.Table(
 
 # Every record the retention purge deleted: who furnished it, about whom, of what kind, when it
 # occurred, why and when it went; never its content. Append-only (triggers refuse UPDATE and
-# DELETE), and the records trigger lets a DELETE through only for a record named here.
+# DELETE), and the records trigger lets a DELETE through only for a record named here by the
+# maintenance run under way (`run`: the latest started and not finished; migration 0013).
 purges = sa.Table(
     "purges",
     metadata,
@@ -419,11 +420,23 @@ purges = sa.Table(
     sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("received_at", sa.DateTime, nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("run", sa.Integer),  # the maintenance run (null for purges before 0013)
 )
 sa.Index("ix_purges_record", purges.c.record_id)
 sa.Index("ix_purges_subject", purges.c.subject, purges.c.id)
+sa.Index("ix_purges_run", purges.c.run)
 
-# Each run of `socialcredit maintain` (by hand or on the server's schedule): append-only.
+# Each run of `socialcredit maintain` as it starts: append-only. Its id is the run's id.
+maintenance_starts = sa.Table(
+    "maintenance_starts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("as_of", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+)
+
+# Each run of `socialcredit maintain` (by hand or on the server's schedule) as it finished, with
+# the id of its start: append-only.
 maintenance_runs = sa.Table(
     "maintenance_runs",
     metadata,

@@ -16,6 +16,10 @@ from socialcredit.services.errors import InvalidRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_ROW_ID = 2**63 - 1
+"""The largest row id any store holds (SQLite and PostgreSQL integers are 64-bit, signed)."""
+MAX_KEY_CHARS = 200
+"""The longest text id a list is keyed by."""
 
 
 class InvalidCursor(InvalidRequest):
@@ -52,9 +56,20 @@ def decode_cursor(list_name: str, cursor: str | None) -> Any:
     if not isinstance(data, dict) or data.get("l") != list_name:
         raise InvalidCursor("the cursor is not one this list handed out")
     key = data.get("k")
-    if isinstance(key, bool) or not isinstance(key, int | str):
+    if not _storable(key):
         raise InvalidCursor("the cursor is not one this list handed out")
     return key
+
+
+def _storable(key: Any) -> bool:
+    """Whether a cursor's key is one a list could have handed out: a row id the store can
+    hold (a signed 64-bit integer, never negative) or a printable id of bounded length. A
+    forged key outside these bounds would overflow or break the store's comparison."""
+    if isinstance(key, bool):
+        return False
+    if isinstance(key, int):
+        return 0 <= key <= MAX_ROW_ID
+    return isinstance(key, str) and len(key) <= MAX_KEY_CHARS and key.isprintable()
 
 
 def int_cursor(list_name: str, cursor: str | None) -> int | None:

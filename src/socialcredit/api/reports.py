@@ -125,16 +125,12 @@ class DecisionResult(BaseModel):
     rescored: RescoredSubjects
 
 
-@router.post(
-    "/reports",
-    response_model=ReportOut,
-    status_code=201,
-    responses=errors(404),
-)
+@router.post("/reports", response_model=ReportOut, status_code=201, responses=errors())
 def post_report(request: Request, principal: Caller, report: ReportIn) -> dict[str, Any]:
     """A subject reports another subject's breach of trust, with evidence. Nothing changes for
     the reported subject unless an adjudicator upholds the report, and it is never told who
-    reported. A subject may file a limited number of reports in a window of days (429, with
+    reported. Any well-formed target id is taken alike, so the answer never says who is in
+    the store. A subject may file a limited number of reports in a window of days (429, with
     `next_report_at` and Retry-After, past it)."""
     require_role(principal, Role.SUBJECT)
     try:

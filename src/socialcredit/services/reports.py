@@ -28,7 +28,7 @@ from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.records import append_records
 from socialcredit.services.scoring import active_programs, rescore_subjects
-from socialcredit.store import access, files, ledger
+from socialcredit.store import access, ledger
 from socialcredit.store import reports as store
 from socialcredit.store.writers import one_writer
 
@@ -92,9 +92,11 @@ def file_report(
     settings: ReportSettings | None = None,
     catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
-    """A subject reports another's breach of `kind`. Nothing changes for the target. Raises
-    NotAllowed (not a subject), InvalidRequest (itself, a kind that cannot be reported, bad
-    fields), NotFound (a target not in the store) or ReportLimitReached."""
+    """A subject reports another's breach of `kind`. Nothing changes for the target. Any
+    well-formed id is taken, in the store or not, and counts against the reporter's limit
+    alike: the answer never tells a reporter who is in the store (an adjudicator sees it).
+    Raises NotAllowed (not a subject), InvalidRequest (itself, a kind that cannot be reported,
+    bad fields) or ReportLimitReached."""
     require_role(principal, Role.SUBJECT)
     assert principal.subject is not None
     settings = settings or shipped_report_settings()
@@ -127,8 +129,6 @@ def file_report(
         "filed_at": now,
     }
     with one_writer(engine), engine.begin() as connection:
-        if files.subject_kind(connection, target_id) is None:
-            raise NotFound(f"no subject {target_id} in the store")
         store.serialize_reporter(connection, principal.subject)
         filed = store.filed_since(connection, principal.subject, now - settings.window)
         wait_until = rules.next_report_at(filed, now, settings)

@@ -156,7 +156,11 @@ MATRIX: dict[str, tuple[Call, dict[str, dict[str, int]]]] = {
     "GET /v1/records": (_get_records, {"own": {"furnisher": 200}, "other": {}}),
     "POST /v1/consents": (_post_consent, {"own": {"subject": 201}}),
     "GET /v1/consents": (_get_consents, {"own": {"subject": 200, "relying_party": 200}}),
-    "DELETE /v1/consents/{id}": (_delete_consent, {"own": {"subject": 200}, "other": {}}),
+    # Another subject's consent is answered as one that does not exist.
+    "DELETE /v1/consents/{id}": (
+        _delete_consent,
+        {"own": {"subject": 200}, "other": {"subject": 404}},
+    ),
     "POST /v1/principals": (_post_principal, {"own": {"admin": 201}}),
     "GET /v1/principals": (_get_principals, {"own": {"admin": 200}}),
     "DELETE /v1/principals/{id}": (_delete_principal, {"own": {"admin": 200}}),
@@ -211,7 +215,8 @@ def test_role_endpoint_status(
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
         assert body["status"] == status
-        assert body["type"] in ("/problems/forbidden", "/problems/consent-required")
+        kinds = ("/problems/not-found",) if status == 404 else ("/problems/forbidden",)
+        assert body["type"] in (*kinds, "/problems/consent-required")
         assert body["title"] and body["detail"]
 
 

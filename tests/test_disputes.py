@@ -610,7 +610,7 @@ def test_a_subject_asks_for_a_human_review_and_an_adjudicator_overrides(w: World
     other = w.client.post(
         f"/v1/decisions/{denied['id']}/reviews", json={"reason": "x"}, headers=w.auth("subject_b")
     )
-    assert other.status_code == 403
+    assert other.status_code == 404  # a decision about another subject looks like none
     queue = w.client.get("/v1/reviews", params={"status": "open"}, headers=w.auth("adjudicator"))
     assert [r["id"] for r in queue.json()["items"]] == [review["id"]]
     no_change = w.client.post(
@@ -737,7 +737,8 @@ def _get_notices(w: World, headers: dict[str, str], target: str) -> Any:
 
 
 MATRIX: dict[str, tuple[Call, dict[str, dict[str, int]]]] = {
-    "POST /v1/disputes": (_post_dispute, {"own": {"subject": 201}, "other": {}}),
+    # Another subject's record is answered as one that does not exist.
+    "POST /v1/disputes": (_post_dispute, {"own": {"subject": 201}, "other": {"subject": 404}}),
     "GET /v1/disputes": (
         _get_disputes,
         {
@@ -798,15 +799,16 @@ def test_role_endpoint_status(
 
 
 def test_another_subjects_dispute_is_not_shown(matrix_world: World) -> None:
+    """Another's dispute is answered exactly as one that does not exist."""
     w = matrix_world
     other = w.client.get(f"/v1/disputes/{w.extra['open']}", headers=w.auth("subject_b"))
-    assert other.status_code == 403
+    assert other.status_code == 404
     court = w.client.get(f"/v1/disputes/{w.extra['open']}", headers=w.auth("court"))
-    assert court.status_code == 403
+    assert court.status_code == 404
     verify = w.client.post(
         f"/v1/disputes/{w.extra['open']}/verify", json={"evidence": "e"}, headers=w.auth("court")
     )
-    assert verify.status_code == 403 and "its own records" in verify.json()["detail"]
+    assert verify.status_code == 404 and verify.json()["detail"] == f"no dispute {w.extra['open']}"
     listed = w.client.get("/v1/disputes", headers=w.auth("subject_b")).json()["items"]
     assert listed == []
     peek = w.client.get("/v1/disputes", params={"subject": A}, headers=w.auth("subject_b"))

@@ -199,6 +199,25 @@ def disputable_refusal(record_kind: str, withdrawn_by: str | None) -> str | None
     return None
 
 
+CASE_ROLES = (Role.SUBJECT, Role.FURNISHER, Role.ADJUDICATOR, Role.ADMIN)
+"""The roles that see some disputes: a subject its own, a furnisher those of its records."""
+
+
+def role_refusal(principal: Principal) -> str | None:
+    """Why `principal`'s role never sees a dispute, or None. Checked before any dispute is
+    looked up: a refusal that depends on the dispute is answered as if it did not exist."""
+    if principal.role in CASE_ROLES:
+        return None
+    return f"a principal with role {principal.role.value} may not see disputes"
+
+
+def furnisher_role_refusal(principal: Principal) -> str | None:
+    """Why `principal`'s role never verifies or retracts a disputed record, or None."""
+    if principal.role is Role.FURNISHER:
+        return None
+    return f"only the record's furnisher verifies or retracts; this key has {principal.role.value}"
+
+
 def reading_refusal(principal: Principal, dispute: Dispute) -> str | None:
     """Why `principal` may not see a dispute, or None."""
     role = principal.role
@@ -215,10 +234,9 @@ def reading_refusal(principal: Principal, dispute: Dispute) -> str | None:
 
 def furnisher_refusal(principal: Principal, dispute: Dispute) -> str | None:
     """Why `principal` may not verify or retract a dispute (not its furnisher), or None."""
-    if principal.role is not Role.FURNISHER:
-        return (
-            f"only the record's furnisher verifies or retracts; this key has {principal.role.value}"
-        )
+    refusal = furnisher_role_refusal(principal)
+    if refusal:
+        return refusal
     if principal.furnisher != dispute.furnisher:
         return "a furnisher acts only on disputes of its own records"
     return None

@@ -19,7 +19,7 @@ from socialcredit.domain.consents import (
     Scope,
     consent_refusal,
 )
-from socialcredit.domain.principals import NotAllowed, Principal, Role, require_role
+from socialcredit.domain.principals import Principal, Role, require_role
 from socialcredit.services.errors import InvalidRequest, NotFound
 from socialcredit.services.pages import PageRequest, decode_cursor, next_cursor
 from socialcredit.services.principals import TOKEN_PREFIX, new_secret, secret_hash, utc_now
@@ -100,10 +100,9 @@ def revoke_consent(
     require_role(principal, Role.SUBJECT)
     with engine.begin() as connection:
         consent = access.consent_by_id(connection, consent_id)
-        if consent is None:
+        # Another subject's consent is answered as one that does not exist.
+        if consent is None or consent.subject != principal.subject:
             raise NotFound(f"no consent {consent_id}")
-        if consent.subject != principal.subject:
-            raise NotAllowed("a subject may revoke only its own consents")
         access.revoke_consent(connection, consent_id, now or utc_now())
         found = access.consent_by_id(connection, consent_id)
     assert found is not None

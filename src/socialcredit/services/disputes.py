@@ -384,11 +384,9 @@ def open_dispute(
             if rules.valid_id(record, rules.INT64_MAX)
             else None
         )
-        if row is None:
+        # Another subject's record is answered exactly as a record that does not exist.
+        if row is None or rules.opening_refusal(principal, row["subject"]):
             raise NotFound(f"no record {record}")
-        refusal = rules.opening_refusal(principal, row["subject"])
-        if refusal:
-            raise NotAllowed(refusal)
         withdrawn_by = store.replaced_by(connection, row["furnisher"], row["external_id"])
         refusal = rules.disputable_refusal(row["kind"], withdrawn_by)
         if refusal:
@@ -481,13 +479,16 @@ def get_dispute(
     endpoint: str = "GET /v1/disputes/{id}",
     now: datetime | None = None,
 ) -> tuple[Dispute, list[dict[str, Any]]]:
-    """A dispute and its log, for its subject, its furnisher, adjudicators and admins."""
+    """A dispute and its log, for its subject, its furnisher, adjudicators and admins; anyone
+    else's is answered as a dispute that does not exist (NotFound)."""
     now = _now(now)
+    refusal = rules.role_refusal(principal)
+    if refusal:
+        raise NotAllowed(refusal)
     with engine.connect() as connection:
         dispute = _found(connection, dispute_id)
-        refusal = rules.reading_refusal(principal, dispute)
-        if refusal:
-            raise NotAllowed(refusal)
+        if rules.reading_refusal(principal, dispute):
+            raise NotFound(f"no dispute {dispute_id}")
         log = store.case_log(connection, dispute=dispute_id)
     log_case_reads(engine, principal, [(dispute.subject, dispute.id)], "disputes", endpoint, now)
     return dispute, log
@@ -546,10 +547,15 @@ def list_disputes(
 
 
 def _furnisher_check(principal: Principal, outcome: Outcome, now: datetime) -> Callable:
+    """The check of a furnisher's verification or retraction: a role that never acts is
+    refused at once; another furnisher's dispute is answered as one that does not exist."""
+    refusal = rules.furnisher_role_refusal(principal)
+    if refusal:
+        raise NotAllowed(refusal)
+
     def check(dispute: Dispute) -> None:
-        refusal = rules.furnisher_refusal(principal, dispute)
-        if refusal:
-            raise NotAllowed(refusal)
+        if rules.furnisher_refusal(principal, dispute):
+            raise NotFound(f"no dispute {dispute.id}")
         refusal = rules.state_refusal(dispute, outcome, now)
         if refusal:
             raise Conflict(refusal)

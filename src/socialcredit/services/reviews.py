@@ -74,11 +74,9 @@ def request_review(
             if rules.valid_id(decision_id, rules.INT64_MAX)
             else None
         )
-        if decision is None:
+        # A decision about another subject is answered as one that does not exist.
+        if decision is None or rules.review_permission_refusal(principal, decision["subject"]):
             raise NotFound(f"no decision {decision_id}")
-        refusal = rules.review_permission_refusal(principal, decision["subject"])
-        if refusal:
-            raise NotAllowed(refusal)
         refusal = rules.reviewable_refusal(decision["decision"])
         if refusal:
             raise Conflict(refusal)

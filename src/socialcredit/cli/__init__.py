@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from socialcredit.cli.common import (
+    EXIT_BUSY,
     Db,
     Json,
     console,
@@ -38,7 +39,14 @@ from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
 from socialcredit.policy.loader import PolicyError, load_catalogue, load_program
-from socialcredit.store.database import StoreError, shown
+from socialcredit.store.database import (
+    BUSY_SECONDS,
+    StoreError,
+    busy_message,
+    busy_seconds,
+    is_busy,
+    shown,
+)
 
 
 class WorkflowOrder(TyperGroup):
@@ -59,7 +67,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     help="A social-credit platform: ledger, scoring programs, exact explanations.\n\n"
     "Exit status: 0 done; 1 an error, said in one line on stderr; 2 a wrong option or a --db "
-    "that names no usable store; 3 ingest stored the good rows but rejected some.",
+    "that names no usable store; 3 ingest stored the good rows but rejected some; 4 the store "
+    "stayed busy (another process writing) past SOCIALCREDIT_BUSY_TIMEOUT seconds (30).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -488,17 +497,28 @@ app.command()(serve)
 
 
 def main() -> None:
-    """Entry point: an unexpected error is one line and exit 1, its traceback only with --debug
-    (or SOCIALCREDIT_DEBUG=1)."""
+    """Entry point: an unexpected error is one line and exit 1, a store another process kept
+    busy past the wait one line and exit 4; tracebacks only with --debug (or
+    SOCIALCREDIT_DEBUG=1)."""
     try:
         app(prog_name="socialcredit")
     except Exception as exc:
         if debug_on():
             raise
+        if is_busy(exc):
+            fail(str(exc) if isinstance(exc, StoreError) else busy_message(_busy_wait()))
+            sys.exit(EXIT_BUSY)
         detail = str(exc).strip().splitlines()
         text = f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__
         fail(f"{text} (run with --debug for the traceback)")
         sys.exit(1)
+
+
+def _busy_wait() -> float:
+    try:
+        return busy_seconds()
+    except StoreError:
+        return BUSY_SECONDS
 
 
 if __name__ == "__main__":

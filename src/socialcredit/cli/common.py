@@ -13,7 +13,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from socialcredit.store import database
-from socialcredit.store.database import StoreError, StoreNotReady
+from socialcredit.store.database import StoreBusy, StoreError, StoreNotReady
 
 console = Console()
 errors = Console(stderr=True)
@@ -28,6 +28,9 @@ Db = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+EXIT_BUSY = 4
+"""The exit status of a command that met a store another process kept busy past the wait."""
 
 DEBUG_VARIABLE = "SOCIALCREDIT_DEBUG"
 """Set to 1 for a traceback with every error, as --debug gives."""
@@ -57,9 +60,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def store_failure(exc: StoreError) -> typer.Exit:
     """One line for a store that cannot be used: exit 2 when --db names no usable store,
-    1 when the store is there but not initialised (the traceback too with --debug)."""
+    1 when the store is there but not initialised, 4 when another process kept it busy (the
+    traceback too with --debug)."""
     if debug_on():
         traceback.print_exception(exc)
+    if isinstance(exc, StoreBusy):
+        return fail(str(exc), EXIT_BUSY)
     return fail(str(exc), 1 if isinstance(exc, StoreNotReady) else 2)
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,14 @@ BACKENDS = ("sqlite", "postgresql")
 """The databases a store may live in."""
 CONNECT_SECONDS = 10
 """How long to wait for a PostgreSQL server before saying it cannot be reached."""
+BUSY_VARIABLE = "SOCIALCREDIT_BUSY_TIMEOUT"
+BUSY_SECONDS = 30.0
+"""How long a statement waits for a store another process is writing (SQLite's lock; on
+PostgreSQL, a row or table lock) before giving up as busy, unless $SOCIALCREDIT_BUSY_TIMEOUT
+says otherwise."""
+_SQLITE_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+_busy: weakref.WeakKeyDictionary[sa.Engine, float] = weakref.WeakKeyDictionary()
 
 
 class StoreError(RuntimeError):
@@ -35,6 +47,52 @@ class StoreUnreachable(StoreError):
 
 class StoreNotReady(StoreError):
     """The store has not been created or is behind the code's schema."""
+
+
+class StoreBusy(StoreError):
+    """Another process kept the store busy for longer than the wait allowed: try again later."""
+
+
+def busy_seconds(value: str | None = None) -> float:
+    """The wait for a busy store: `value` or else $SOCIALCREDIT_BUSY_TIMEOUT (seconds), by
+    default BUSY_SECONDS."""
+    text = os.environ.get(BUSY_VARIABLE, "") if value is None else value
+    if not text.strip():
+        return BUSY_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 86_400 * 365:
+        raise StoreError(f"{BUSY_VARIABLE} must be a number of seconds, got {text!r}")
+    return seconds
+
+
+def busy_timeout(engine: sa.Engine) -> float:
+    """How long the engine's statements wait for a busy store (see `connect`)."""
+    return _busy.get(engine, BUSY_SECONDS)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether an error means that another process kept the store busy past the wait: SQLite's
+    "database is locked", PostgreSQL's lock timeout, or StoreBusy."""
+    if isinstance(exc, StoreBusy):
+        return True
+    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    if isinstance(error, sqlite3.OperationalError):
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_BUSY
+        return "is locked" in str(error)
+    return getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
+
+
+def busy_message(seconds: float) -> str:
+    """What to tell a user whose command met a busy store."""
+    return (
+        f"the store is busy: another process kept it locked for more than {seconds:g} s; "
+        f"run the command again when that one is done (or wait longer: {BUSY_VARIABLE}=SECONDS)"
+    )
 
 
 def shown(url: sa.URL | sa.Engine) -> str:
@@ -94,38 +152,74 @@ def _check_folder(url: sa.URL) -> None:
         )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache for bulk loads
-    cursor.close()
+def _sqlite_pragmas(busy: float) -> Any:
+    """The connect hook of a SQLite engine: the busy wait first, since even switching to WAL
+    may meet another process's lock."""
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={round(busy * 1000)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB of page cache for bulk loads
+        cursor.close()
+
+    return pragmas
 
 
-def connect(url: str | None = None) -> sa.Engine:
-    """An engine on the store at `url` (see resolve_url); raises StoreUrlError for a URL that
-    names no usable store. Nothing is opened yet, so no SQLite file is created here."""
+def _write_lock_first(engine: sa.Engine) -> None:
+    """SQLite: `engine.begin()` takes the write lock before its first statement (BEGIN
+    IMMEDIATE), waiting for another writer in the busy handler. Otherwise its reads ran before
+    the lock, and a row another process wrote meanwhile went unseen (a re-sent record taken
+    for new). `engine.connect()` stays for reads, which never wait for a writer."""
+
+    @contextmanager
+    def begin() -> Iterator[sa.Connection]:
+        with engine.connect() as connection, connection.begin():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            yield connection
+
+    engine.begin = begin  # type: ignore[method-assign]
+
+
+def _options(parsed: sa.URL, busy: float) -> dict[str, Any]:
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_SECONDS
+    if "options" not in parsed.query:
+        connect_args["options"] = f"-c lock_timeout={round(busy * 1000)}"
+    return {"connect_args": connect_args}
+
+
+def connect(url: str | None = None, *, busy: float | None = None) -> sa.Engine:
+    """An engine on the store at `url` (see resolve_url) whose statements wait `busy` seconds
+    (default: busy_seconds()) for a store another process is writing; raises StoreUrlError for
+    a URL that names no usable store. Nothing is opened yet, so no SQLite file is created."""
     parsed = _parse(resolve_url(url))
     _check_folder(parsed)
-    options: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        options["connect_args"] = {"connect_timeout": CONNECT_SECONDS}
+    busy = busy_seconds() if busy is None else busy
     try:
-        engine = sa.create_engine(parsed, **options)
+        engine = sa.create_engine(parsed, **_options(parsed, busy))
     except (ImportError, sa.exc.ArgumentError) as exc:
         raise StoreUrlError(f"cannot use the store {shown(parsed)}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_pragmas(busy))
+        _write_lock_first(engine)
+    _busy[engine] = busy
     return engine
 
 
 def reach(engine: sa.Engine) -> None:
-    """Open one connection, raising StoreUnreachable with the database's own reason."""
+    """Open one connection, raising StoreUnreachable with the database's own reason (StoreBusy
+    when another process kept it locked)."""
     try:
         with engine.connect():
             pass
     except sa.exc.DBAPIError as exc:
+        if is_busy(exc):
+            raise StoreBusy(busy_message(busy_timeout(engine))) from exc
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "no answer"
         raise StoreUnreachable(f"cannot open the store at {shown(engine)}: {reason}") from exc
 
@@ -166,12 +260,14 @@ def check_ready(engine: sa.Engine) -> None:
         )
 
 
-def open_store(url: str | None, *, create: bool = False) -> sa.Engine:
-    """The store at `url`, created or migrated when `create`, else refused unless ready.
+def open_store(url: str | None, *, create: bool = False, busy: float | None = None) -> sa.Engine:
+    """The store at `url`, created or migrated when `create`, else refused unless ready; its
+    statements wait `busy` seconds for another writer (see `connect`).
 
-    Raises StoreUrlError, StoreUnreachable or StoreNotReady; a read never creates a file.
+    Raises StoreUrlError, StoreUnreachable, StoreBusy or StoreNotReady; a read never creates a
+    file.
     """
-    engine = connect(url)
+    engine = connect(url, busy=busy)
     if create:
         reach(engine)
         migrate(engine)

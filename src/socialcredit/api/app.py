@@ -460,14 +460,19 @@ def delete_principal(request: Request, principal: Caller, id: str) -> dict[str, 
 # ------------------------------------------------------------------------------ the app
 
 
-def create_app(engine: sa.Engine, settings: ApiSettings | None = None) -> FastAPI:
-    """The API over the store behind `engine`."""
+def create_app(
+    engine: sa.Engine, settings: ApiSettings | None = None, background: sa.Engine | None = None
+) -> FastAPI:
+    """The API over the store behind `engine`; the background work (maintenance, the worker)
+    uses `background` if given, an engine on the same store that may wait longer for a lock
+    than a request should."""
     settings = settings or ApiSettings()
+    behind = background or engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        with maintenance.scheduled(engine, settings.maintain_every) as schedule:
+        with maintenance.scheduled(behind, settings.maintain_every) as schedule:
             app.state.maintenance = schedule
             yield
 

@@ -152,12 +152,9 @@ async def get_decision(
             engine, principal, ask, endpoint="GET /v1/subjects/{id}/decisions/{service}"
         )
 
-    # An embedded store answers in microseconds: run in the event loop, as handing each call
-    # to a worker thread cost a third of the throughput (measured). A store across a socket
-    # waits on the network: a worker thread, so the loop keeps serving meanwhile.
-    in_process = engine.dialect.name == "sqlite"
-    body = work() if in_process else await run_in_threadpool(work)
-    return JSONResponse(body)
+    # Always a worker thread: even an embedded store may wait (for another process's write
+    # lock), and the event loop must keep answering every other request meanwhile.
+    return JSONResponse(await run_in_threadpool(work))
 
 
 @router.post("/decisions", response_model=Decisions, tags=["decisions"], responses=errors(404))

@@ -7,9 +7,11 @@ answers with a description; generic HTTP errors use about:blank.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +24,7 @@ from socialcredit.services.errors import (
     NotAllowed,
     NotFound,
 )
+from socialcredit.services.health import StoreBusy, store_busy
 from socialcredit.services.pages import InvalidCursor
 from socialcredit.services.subjects import SubjectNotFound
 from socialcredit.services.submissions import TooManyRecords, UnreadableBody, UnsupportedMediaType
@@ -85,8 +88,15 @@ TYPES: dict[str, tuple[str, str]] = {
         "A subject may file only so many reports of others' breaches in a window of days; "
         "`next_report_at` (and Retry-After, in seconds) says when the next one is possible.",
     ),
+    "store-busy": (
+        "Store busy",
+        "Another process (a bulk ingest, say) kept the store locked for longer than a request "
+        "waits; nothing was changed. Retry after the number of seconds in the Retry-After header.",
+    ),
     "internal-error": ("Internal error", "The server failed; the request may be retried."),
 }
+BUSY_RETRY_SECONDS = 2
+"""What a 503 for a busy store asks the client to wait before retrying."""
 
 log = logging.getLogger("socialcredit.api")
 
@@ -181,7 +191,17 @@ def install(app: FastAPI) -> None:
                 return problem_response(status, slug, str(exc))
         raise exc  # pragma: no cover - registered only for the classes above
 
+    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+        if store_busy(exc):
+            log.warning("store busy on %s %s", request.method, request.url.path)
+            detail = "the store is busy (another process is writing to it); retry shortly"
+            retry = {"Retry-After": str(BUSY_RETRY_SECONDS)}
+            return problem_response(503, "store-busy", detail, retry)
+        return await on_crash(request, exc)
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        if store_busy(exc):  # a driver's own error class, raised past SQLAlchemy
+            return await on_store_error(request, exc)
         log.error(
             "unhandled error on %s %s",
             request.method,
@@ -195,4 +215,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     for cls, _status, _slug in SERVICE_ERRORS:
         app.add_exception_handler(cls, on_service)
+    for store_error in (StoreBusy, sa.exc.OperationalError, sqlite3.OperationalError):
+        app.add_exception_handler(store_error, on_store_error)
     app.add_exception_handler(Exception, on_crash)

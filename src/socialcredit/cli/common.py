@@ -69,10 +69,11 @@ def store_failure(exc: StoreError) -> typer.Exit:
     return fail(str(exc), 1 if isinstance(exc, StoreNotReady) else 2)
 
 
-def ready_store(url: str | None) -> Engine:
-    """The store at `url`, refusing one that has not been initialised; never creates a file."""
+def ready_store(url: str | None, busy: float | None = None) -> Engine:
+    """The store at `url`, refusing one that has not been initialised; never creates a file.
+    Its statements wait `busy` seconds for another writer (default: SOCIALCREDIT_BUSY_TIMEOUT)."""
     try:
-        return database.open_store(url)
+        return database.open_store(url, busy=busy)
     except StoreError as exc:
         raise store_failure(exc) from None
 

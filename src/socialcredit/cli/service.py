@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 principal_app = typer.Typer(
     help="Manage the principals (API keys) of the HTTP service.", no_args_is_help=True
 )
+REQUEST_BUSY_SECONDS = 2.0
+"""How long a request waits for a store another process writes to, unless serve is told."""
 
 
 @principal_app.command("add")
@@ -273,6 +275,16 @@ def serve(
             "client's address is the connection's.",
         ),
     ] = None,
+    busy_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=60,
+            help="Seconds a request waits for the store while another process writes to it (a "
+            "bulk ingest, say) before answering 503 with Retry-After. Background work waits "
+            "SOCIALCREDIT_BUSY_TIMEOUT seconds (30).",
+        ),
+    ] = REQUEST_BUSY_SECONDS,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (docs/api.md) over the store until interrupted."""
@@ -280,7 +292,8 @@ def serve(
     level = log_level.lower()
     if level not in ("debug", "info", "warning", "error"):
         raise fail("--log-level must be debug, info, warning or error")
-    engine = ready_store(db)
+    engine = ready_store(db, busy=busy_timeout)
+    background = ready_store(db)
 
     import uvicorn
 
@@ -299,7 +312,7 @@ def serve(
         failed_auth_rate=failed_auth_rate,
         failed_auth_burst=failed_auth_burst,
     )
-    app = create_app(engine, settings)
+    app = create_app(engine, settings, background)
     uvicorn.run(
         app,
         host=host,

@@ -297,7 +297,10 @@ def test_every_read_is_logged_and_the_log_cannot_be_rewritten(lite: World) -> No
             sa.text("select subject, what from access_log where id > :start order by id"),
             {"start": start},
         ).all()
-    assert logged == [(A, "scores"), (A, "history"), (A, "records"), (A, "relations")]
+    # A's relations name B: B sees that a relying party read a relation naming it.
+    assert logged == [
+        (A, "scores"), (A, "history"), (A, "records"), (A, "relations"), (B, "relation"),
+    ]  # fmt: skip
     for statement in ("update access_log set purpose = 'x'", "delete from access_log"):
         with pytest.raises(sa.exc.DBAPIError), lite.engine.begin() as connection:
             connection.execute(sa.text(statement))

@@ -28,13 +28,12 @@ from socialcredit.api.deps import (
     errors,
 )
 from socialcredit.api.problems import Problem
-from socialcredit.domain.principals import NotAllowed, Role, require_role
+from socialcredit.domain.principals import Role, require_role
 from socialcredit.services import decisions as decision_service
 from socialcredit.services import lists as list_service
 from socialcredit.services.decisions import DecisionRequest
 from socialcredit.services.errors import NotFound
-from socialcredit.services.pages import DEFAULT_LIMIT, int_cursor, next_cursor
-from socialcredit.services.principals import utc_now
+from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 from socialcredit.services.reads import read_subject
 from socialcredit.store import lists as list_store
 
@@ -186,17 +185,11 @@ def subject_decisions(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Response:
     """Every decision taken about the subject, newest first, with its trace: the subject's own,
-    or any for adjudicators and admins (who review them)."""
-    if principal.role is Role.SUBJECT:
-        if principal.subject != id:
-            raise NotAllowed("a subject may read only its own decisions")
-    else:
-        require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
-    key = int_cursor("decisions", cursor)
-    with api_of(request).engine.connect() as connection:
-        rows = list_store.decisions_of(connection, id, key, limit + 1)
-    following = next_cursor("decisions", rows, limit, "id")
-    items = [decision_service.stored_decision_json(r) for r in rows[:limit]]
+    or any for adjudicators and admins (who review them); their read shows in the subject's
+    access log."""
+    items, following = decision_service.decision_log(
+        api_of(request).engine, principal, id, PageRequest(cursor, limit)
+    )
     return JSONResponse({"items": items, "next_cursor": following})
 
 
@@ -237,19 +230,18 @@ def whole_list(
     name: str,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> Response:
-    """Everyone on a list now (adjudicators and admins)."""
-    require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
-    page = list_service.list_page(api_of(request).engine, name, limit=limit)
+    """Everyone on a list now (adjudicators and admins); each subject shown sees the read in
+    its access log."""
+    page = list_service.official_list(api_of(request).engine, principal, name, limit=limit)
     return JSONResponse({"list": name, "items": page.as_json()})
 
 
 @router.get("/flags/phoenix", response_model=dict[str, Any], tags=["lists"], responses=AUTH_ERRORS)
 def phoenix(request: Request, principal: Caller) -> Response:
     """Organisations flagged for review: they share a legal representative and an address with
-    a blacklisted organisation (adjudicators and admins)."""
-    require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
-    with api_of(request).engine.connect() as connection:
-        flags = list_service.phoenix_flags(connection, utc_now())
+    a blacklisted organisation (adjudicators and admins); each sees the read in its access
+    log."""
+    flags = list_service.official_phoenix_flags(api_of(request).engine, principal)
     return JSONResponse({"items": [{"subject": s, "why": w} for s, w in sorted(flags.items())]})
 
 
@@ -313,7 +305,8 @@ def search_public_list(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """Search a public list by id or name, without a key, as the court's public site allows:
-    only the public fields (who, which list, since, until, case numbers)."""
+    only the public fields (who, which list, since, until, case numbers). Each subject shown
+    sees the read in its access log."""
     try:
         items = list_service.search_public(api_of(request).engine, name, q, limit=limit)
     except NotFound as exc:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.lists import kinds_read
 from socialcredit.domain.measures import Decision, Service, SubjectFacts, decide
-from socialcredit.domain.principals import NotAllowed, Principal, Role
+from socialcredit.domain.principals import NotAllowed, Principal, Role, require_role
 from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
 from socialcredit.services.consents import check_consent
 from socialcredit.services.errors import InvalidRequest, NotFound
@@ -26,6 +26,7 @@ from socialcredit.services.lists import (
     read_inputs,
     score_programs,
 )
+from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.store import access
 from socialcredit.store import lists as store
@@ -262,3 +263,40 @@ def stored_decision_json(row: dict[str, Any]) -> dict[str, Any]:
         "trace": json.loads(row["trace"]),
         "principal": row["principal"],
     }
+
+
+def decision_log(
+    engine: sa.Engine,
+    principal: Principal,
+    subject: str,
+    page: PageRequest,
+    *,
+    endpoint: str = "GET /v1/subjects/{id}/decisions",
+    now: datetime | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Every decision taken about a subject, newest first: the subject's own, or any for
+    adjudicators and admins (who review them), whose read the subject sees in its access log.
+    Raises NotAllowed or InvalidRequest."""
+    if principal.role is not Role.SUBJECT:
+        require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
+    subject_id = _subject_id(subject)
+    if principal.role is Role.SUBJECT and principal.subject != subject_id:
+        raise NotAllowed("a subject may read only its own decisions")
+    before = int_cursor("decisions", page.cursor)
+    with engine.connect() as connection:
+        rows = store.decisions_of(connection, subject_id, before, page.limit + 1)
+    cursor = next_cursor("decisions", rows, page.limit, "id")
+    items = [stored_decision_json(r) for r in rows]
+    if principal.role is not Role.SUBJECT:
+        returned = {"items": len(items), "decision_ids": [i["id"] for i in items]}
+        entry = access.read_by(
+            principal,
+            subject_id,
+            at=now or utc_now(),
+            what="decisions",
+            endpoint=endpoint,
+            returned=returned,
+        )
+        with one_writer(engine), engine.begin() as connection:
+            access.append_access(connection, entry)
+    return items, cursor

@@ -29,7 +29,8 @@ from socialcredit.policy.measures import MeasuresCatalogue, shipped_measures
 from socialcredit.services.errors import InvalidRequest, NotAllowed, NotFound
 from socialcredit.services.notices import add_notice
 from socialcredit.services.principals import utc_now
-from socialcredit.store import files
+from socialcredit.services.social import public_read
+from socialcredit.store import access, files
 from socialcredit.store import lists as store
 from socialcredit.store.writers import one_writer
 
@@ -250,11 +251,13 @@ def search_public(
     query: str | None,
     *,
     limit: int = 50,
+    endpoint: str = "GET /v1/public/lists/{name}",
     now: datetime | None = None,
     catalogue: MeasuresCatalogue | None = None,
 ) -> list[dict[str, Any]]:
     """Search a public list by a subject's id or name, as the court's public site allows.
-    A list that is not public is not found."""
+    A list that is not public is not found. Each subject shown sees the read in its access
+    log, as a read by anyone."""
     catalogue = catalogue or shipped_measures()
     definition = catalogue.lists.get(name)
     if definition is None or not definition.public:
@@ -276,7 +279,81 @@ def search_public(
                 return []
         entries = population_entries(connection, [definition], now, subjects)[:limit]
         shown = store.names(connection, [e.subject for e in entries])
-    return [public_entry_json(e, shown.get(e.subject)) for e in entries]
+    items = [public_entry_json(e, shown.get(e.subject)) for e in entries]
+    reads = [
+        public_read(e.subject, at=now, what="list", endpoint=endpoint, returned=_shown(e))
+        for e in entries
+    ]
+    _log_reads(engine, reads)
+    return items
+
+
+def _shown(entry: ListEntry) -> dict[str, Any]:
+    """What a read of a list entry returned, for the subject's access log."""
+    return {"list": entry.list, "record_ids": list(entry.record_ids)}
+
+
+def _log_reads(engine: sa.Engine, entries: Sequence[dict[str, Any]]) -> None:
+    """Append reads of subjects' entries to their access logs, before the answer leaves."""
+    if entries:
+        with one_writer(engine), engine.begin() as connection:
+            access.append_accesses(connection, entries)
+
+
+def official_list(
+    engine: sa.Engine,
+    principal: Principal,
+    name: str,
+    *,
+    limit: int,
+    endpoint: str = "GET /v1/lists/{name}",
+    now: datetime | None = None,
+) -> ListPage:
+    """Everyone on a list now, for adjudicators and admins; each subject shown sees the read
+    in its access log."""
+    require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
+    now = now or utc_now()
+    page = list_page(engine, name, now=now, limit=limit)
+    _log_reads(
+        engine,
+        [
+            access.read_by(
+                principal, e.subject, at=now, what="list", endpoint=endpoint, returned=_shown(e)
+            )
+            for e in page.entries
+        ],
+    )
+    return page
+
+
+def official_phoenix_flags(
+    engine: sa.Engine,
+    principal: Principal,
+    *,
+    endpoint: str = "GET /v1/flags/phoenix",
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """The organisations flagged as possible phoenixes, for adjudicators and admins; each
+    organisation flagged sees the read in its access log."""
+    require_role(principal, Role.ADJUDICATOR, Role.ADMIN)
+    now = now or utc_now()
+    with engine.connect() as connection:
+        flags = phoenix_flags(connection, now)
+    _log_reads(
+        engine,
+        [
+            access.read_by(
+                principal,
+                subject,
+                at=now,
+                what="phoenix flag",
+                endpoint=endpoint,
+                returned={"why": why},
+            )
+            for subject, why in sorted(flags.items())
+        ],
+    )
+    return flags
 
 
 def public_lists(catalogue: MeasuresCatalogue | None = None) -> list[dict[str, Any]]:

@@ -204,19 +204,38 @@ def read_subject(
                 raise SubjectNotFound(f"no subject {subject_id} in the store")
             kind = subject_kind
         body, summary = READERS[part](connection, subject_id, kind, page)
+    consent_id = None if consent is None else consent.id
+    entries = [
+        access.read_by(
+            principal,
+            subject,
+            at=now,
+            what=what,
+            endpoint=endpoint,
+            returned=returned,
+            purpose=purpose,
+            consent=consent_id,
+        )
+        for subject, what, returned in _reads(principal, subject_id, part, body, summary)
+    ]
     # The read is logged (and committed) before anything of it is returned.
     with one_writer(engine), engine.begin() as connection:
-        access.append_access(
-            connection,
-            access.read_by(
-                principal,
-                subject_id,
-                at=now,
-                what=part,
-                endpoint=endpoint,
-                returned=summary,
-                purpose=purpose,
-                consent=None if consent is None else consent.id,
-            ),
-        )
+        access.append_accesses(connection, entries)
     return body
+
+
+def _reads(
+    principal: Principal, subject: str, part: str, body: dict[str, Any], summary: dict[str, Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Whose data a read returned, as (subject, what, summary): the subject's, and, when
+    anyone but a subject reads relations, each other party a relation names (a subject's own
+    relations are its own file)."""
+    reads = [(subject, part, summary)]
+    if part == "relations" and principal.role is not Role.SUBJECT:
+        named: dict[str, list[int]] = {}
+        for item in body["items"]:
+            other = item["other"] if item["subject"] == subject else item["subject"]
+            named.setdefault(other, []).append(item["id"])
+        for other, ids in sorted(named.items()):
+            reads.append((other, "relation", {"relation_ids": ids}))
+    return reads

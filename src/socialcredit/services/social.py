@@ -84,24 +84,29 @@ def put_settings(
     return set_settings(engine, _own(principal, subject), settings, now)
 
 
+def public_read(
+    subject: str, *, at: datetime, what: str, endpoint: str, returned: Any
+) -> dict[str, Any]:
+    """The access-log entry for a read of `subject`'s data by anyone, without a key."""
+    return {
+        "at": at,
+        "subject": subject,
+        "principal": PUBLIC_PRINCIPAL,
+        "principal_name": PUBLIC_NAME,
+        "role": PUBLIC_ROLE,
+        "purpose": None,
+        "what": what,
+        "endpoint": endpoint,
+        "consent": None,
+        "returned": returned,
+    }
+
+
 def _log_public(
     connection: sa.Connection, subject: str, what: str, endpoint: str, returned: Any, now: datetime
 ) -> None:
-    access.append_access(
-        connection,
-        {
-            "at": now,
-            "subject": subject,
-            "principal": PUBLIC_PRINCIPAL,
-            "principal_name": PUBLIC_NAME,
-            "role": PUBLIC_ROLE,
-            "purpose": None,
-            "what": what,
-            "endpoint": endpoint,
-            "consent": None,
-            "returned": returned,
-        },
-    )
+    entry = public_read(subject, at=now, what=what, endpoint=endpoint, returned=returned)
+    access.append_access(connection, entry)
 
 
 def public_percentile(

@@ -19,8 +19,10 @@ from socialcredit.services.disputes import NO_DISPUTE, record_marks
 from socialcredit.services.errors import InvalidRequest
 from socialcredit.services.ingest import BadLine, ingest_rows, json_type
 from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
+from socialcredit.services.principals import utc_now
 from socialcredit.services.scoring import rescore_subjects
-from socialcredit.store import files
+from socialcredit.store import access, files
+from socialcredit.store.writers import one_writer
 
 MAX_RECORDS = 100_000
 """Records one request may carry."""
@@ -223,9 +225,17 @@ def records_json(connection: sa.Connection, rows: list[dict[str, Any]]) -> list[
 
 
 def list_submissions(
-    engine: sa.Engine, principal: Principal, furnisher: str, page: PageRequest
+    engine: sa.Engine,
+    principal: Principal,
+    furnisher: str,
+    page: PageRequest,
+    *,
+    endpoint: str = "GET /v1/records",
+    now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """A furnisher's own records in ledger order (`furnisher` is "me" or its own id)."""
+    """A furnisher's own records in ledger order (`furnisher` is "me" or its own id). They
+    carry the subjects' dispute marks and statements, so each subject sees the read in its
+    access log."""
     require_role(principal, Role.FURNISHER)
     assert principal.furnisher is not None
     if furnisher not in ("me", principal.furnisher):
@@ -235,4 +245,22 @@ def list_submissions(
         rows = files.furnisher_records(connection, principal.furnisher, after, page.limit + 1)
         cursor = next_cursor("submissions", rows, page.limit, "id")
         items = records_json(connection, rows)
+    by_subject: dict[str, list[int]] = {}
+    for item in items:
+        by_subject.setdefault(item["subject"], []).append(item["id"])
+    at = now or utc_now()
+    reads = [
+        access.read_by(
+            principal,
+            subject,
+            at=at,
+            what="records",
+            endpoint=endpoint,
+            returned={"record_ids": ids},
+        )
+        for subject, ids in sorted(by_subject.items())
+    ]
+    if reads:
+        with one_writer(engine), engine.begin() as connection:
+            access.append_accesses(connection, reads)
     return items, cursor

@@ -1,7 +1,8 @@
 """Prometheus metrics and the request log, from one pure ASGI middleware.
 
 Each app has its own registry: requests and their latency by route and status, records
-ingested by outcome, and the time rescoring takes.
+ingested by outcome, and the time rescoring takes. Metrics are labelled by route template,
+never by path; the log's path has its secrets redacted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from socialcredit.api.logs import redacted_path
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
@@ -88,7 +91,7 @@ class RequestMetrics:
                 "request",
                 extra={
                     "method": method,
-                    "path": scope["path"],
+                    "path": redacted_path(scope["path"], scope.get("path_params")),
                     "route": template,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),

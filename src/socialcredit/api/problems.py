@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from socialcredit.api.logs import redacted_path
 from socialcredit.services.errors import (
     Conflict,
     ConsentRefused,
@@ -205,7 +206,7 @@ def install(app: FastAPI) -> None:
         log.error(
             "unhandled error on %s %s",
             request.method,
-            request.url.path,
+            redacted_path(request.url.path, request.path_params),
             exc_info=(type(exc), exc, exc.__traceback__),
         )
         return problem_response(500, "internal-error", "the server failed to answer")

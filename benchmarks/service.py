@@ -139,14 +139,20 @@ def prepare(url: str, persons: int, readers: int) -> dict[str, Any]:
 
 
 @contextmanager
-def server(url: str, log_level: str) -> Iterator[str]:
-    """`socialcredit serve` on a free loopback port, stopped on exit."""
+def server(url: str, log_level: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`socialcredit serve` on a free loopback port (with `env` added to its environment),
+    stopped on exit."""
     port = free_port()
     command = [
         sys.executable, "-m", "socialcredit", "serve", "--db", url, "--port", str(port),
         "--rate-limit", "0", "--log-level", log_level,
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -6,7 +6,7 @@ import itertools
 import json
 from functools import cache
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ledgers import AS_OF, Rec, Rel, build, organisation, person, run, scores

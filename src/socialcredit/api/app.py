@@ -21,7 +21,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit import __version__
-from socialcredit.api import disputes, lists, maintenance, models, problems, reports, stats
+from socialcredit.api import (
+    disputes,
+    lists,
+    maintenance,
+    models,
+    problems,
+    reports,
+    stats,
+    worker,
+)
 from socialcredit.api import keys as keys_api
 from socialcredit.api import sharing as sharing_api
 from socialcredit.api import tips as tips_api
@@ -472,8 +481,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        with maintenance.scheduled(behind, settings.maintain_every) as schedule:
+        with (
+            maintenance.scheduled(behind, settings.maintain_every) as schedule,
+            worker.scheduled(behind, settings.work_every) as draining,
+        ):
             app.state.maintenance = schedule
+            app.state.worker = draining
             yield
 
     app = FastAPI(

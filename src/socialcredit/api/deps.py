@@ -32,9 +32,11 @@ class ApiSettings:
     long a checked key is trusted without asking the store again (a key revoked through this
     server stops at once; one revoked elsewhere, within this time). `maintain_every`: seconds
     between the background runs of `maintain` (the first at start; 0, the default here, runs
-    none; `socialcredit serve` runs it daily). `failed_auth_rate` and `failed_auth_burst`:
-    failed keys (and enrolment codes) a client address may send, at once and a second after
-    that, before it is answered 429 without a look-up (rate 0 turns this off)."""
+    none; `socialcredit serve` runs it daily). `work_every`: seconds between the worker's
+    drains of the outbox (0, the default here, runs none; `socialcredit serve` drains every
+    second). `failed_auth_rate` and `failed_auth_burst`: failed keys (and enrolment codes) a
+    client address may send, at once and a second after that, before it is answered 429
+    without a look-up (rate 0 turns this off)."""
 
     rate: float = 100.0
     burst: int = 200
@@ -42,6 +44,7 @@ class ApiSettings:
     threads: int = 4
     key_cache_seconds: float = 5.0
     maintain_every: float = 0.0
+    work_every: float = 0.0
     failed_auth_rate: float = 1.0
     failed_auth_burst: int = 20
     rescore: Callable[[sa.Engine, list[str]], list[str]] | None = field(default=None, compare=False)

@@ -3,10 +3,7 @@ the schedule on which the server runs `maintain` in the background."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +12,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from socialcredit.api.background import Periodic, running
 from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import AUTH_ERRORS, Caller, Cursor, Limit, api_of, errors
 from socialcredit.services import maintenance as service
 from socialcredit.services.pages import DEFAULT_LIMIT, PageRequest
 
 router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["retention"])
-log = logging.getLogger("socialcredit.maintenance")
 
 
 class PurgeOut(BaseModel):
@@ -79,49 +76,11 @@ def get_subject_purges(
 # ------------------------------------------------------------------------------ the schedule
 
 
-class MaintenanceSchedule:
-    """Runs `maintain` at start and then every `seconds`, on a thread of its own, until
-    stopped. A failed run is logged and the next one runs on time."""
-
-    def __init__(self, engine: sa.Engine, seconds: float) -> None:
-        self.engine = engine
-        self.seconds = seconds
-        self.runs = 0
-        self.last: dict[str, Any] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="maintain", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, wait: float = 60.0) -> None:
-        self._stop.set()
-        self._thread.join(wait)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = service.maintain(self.engine)
-            except service.MaintenanceBusy as exc:
-                log.info("maintenance skipped: %s", exc)
-            except Exception:
-                log.exception("maintenance failed")
-            else:
-                self.runs += 1
-                self.last = report.as_json()
-                log.info("maintenance done", extra={"maintenance": self.last})
-            self._stop.wait(self.seconds)
+def _maintain(engine: sa.Engine) -> dict[str, Any]:
+    return service.maintain(engine).as_json()
 
 
-@contextmanager
-def scheduled(engine: sa.Engine, seconds: float) -> Iterator[MaintenanceSchedule | None]:
-    """Maintenance on a schedule while the app runs (seconds 0: none)."""
-    if seconds <= 0:
-        yield None
-        return
-    schedule = MaintenanceSchedule(engine, seconds)
-    schedule.start()
-    try:
-        yield schedule
-    finally:
-        schedule.stop()
+def scheduled(engine: sa.Engine, seconds: float) -> AbstractContextManager[Periodic | None]:
+    """Maintenance at start and then every `seconds` while the app runs (0: none); a run that
+    finds another under way is skipped."""
+    return running("maintenance", seconds, lambda: _maintain(engine), (service.MaintenanceBusy,))

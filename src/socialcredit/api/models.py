@@ -68,6 +68,12 @@ class ProgramScore(BaseModel):
     score: int | None
     grade: str | None
     percentile: float | None
+    fresh: bool = Field(
+        description="False while a change to the subject waits for the worker to rescore it."
+    )
+    ledger_position: int | None = Field(
+        description="The last ledger id this score reflects (null for runs before it was kept)."
+    )
     base: int
     factors: dict[str, int]
     contributions: list[Contribution]

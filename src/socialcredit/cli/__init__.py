@@ -35,6 +35,7 @@ from socialcredit.cli.reports import reports_app
 from socialcredit.cli.service import principal_app, serve
 from socialcredit.cli.sharing import sharing_app, tips_report
 from socialcredit.cli.wording import plural
+from socialcredit.cli.worker import outbox, work
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.records import Furnisher
 from socialcredit.policy.guard import check as guard_check
@@ -335,7 +336,7 @@ def score(
     for s in summaries:
         console.print(
             f"{s.program} ({s.policy_version}) as of {s.as_of}: {s.scored:,} of "
-            f"{s.subjects:,} subjects scored, run {s.run_id}"
+            f"{plural(s.subjects, 'subject')} scored, run {s.run_id}"
         )
     if output is not None:
         console.print(f"scores also written to {output}")
@@ -482,7 +483,7 @@ def demo(
         typer.Option("--db", help="Store URL. Default: a fresh socialcredit-demo.db here."),
     ] = None,
 ) -> None:
-    """Synthesise a city, ingest it, score it under both programs, and summarise."""
+    """Synthesise a city, ingest it, score it under every shipped program, and summarise."""
     from socialcredit.cli.demo import DemoError, run_demo
 
     try:
@@ -494,6 +495,8 @@ def demo(
 
 
 app.command()(serve)
+app.command()(work)
+app.command()(outbox)
 
 
 def main() -> None:

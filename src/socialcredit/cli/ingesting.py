@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import Engine
 
+from socialcredit.cli.wording import plural
 from socialcredit.services.ingest import IngestSummary, UnreadableFile
 from socialcredit.store.database import sqlite_file
 
@@ -73,7 +74,8 @@ def unreadable_note(exc: UnreadableFile) -> str:
     if partial is None or not partial.files:
         return "nothing was stored"
     note = (
-        f"nothing from that file was stored; the {len(partial.files)} file(s) before it were: "
+        f"nothing from that file was stored; the {plural(len(partial.files), 'file')} before "
+        "it were: "
         f"{partial.accepted:,} rows accepted, {partial.duplicates:,} duplicates, "
         f"{partial.rejected:,} rejected"
     )

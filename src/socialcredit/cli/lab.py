@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from socialcredit.cli.common import console, errors
 from socialcredit.cli.progress import bar
 from socialcredit.cli.wording import plural
 
@@ -25,8 +25,6 @@ lab_app = typer.Typer(
     help="Simulate a program on a synthetic population and audit it before rollout.",
     no_args_is_help=True,
 )
-console = Console()
-errors = Console(stderr=True)
 
 START = "2026-01-01"  # the lab's DEFAULT_START, so the same seed gives the same report
 
@@ -73,7 +71,6 @@ def _fail(message: str) -> typer.Exit:
 def _program(value: str) -> CompiledProgram:
     from socialcredit.policy.compile import compile_program
     from socialcredit.policy.loader import (
-        SHIPPED_PROGRAMS,
         PolicyError,
         load_program,
         shipped_catalogue,

@@ -256,6 +256,14 @@ def serve(
             "background (0: never).",
         ),
     ] = 24.0,
+    work_every: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Drain the outbox (rescore what changed) every this many seconds, in the "
+            "background (0: never; then run `socialcredit work`).",
+        ),
+    ] = 1.0,
     failed_auth_rate: Annotated[
         float,
         typer.Option(
@@ -309,6 +317,7 @@ def serve(
         burst=burst,
         threads=threads,
         maintain_every=maintain_every * 3600,
+        work_every=work_every,
         failed_auth_rate=failed_auth_rate,
         failed_auth_burst=failed_auth_burst,
     )

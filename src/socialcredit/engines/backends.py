@@ -19,8 +19,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 
+from socialcredit.engines.address import StoreAddress
 from socialcredit.engines.definition import Ledger
 from socialcredit.engines.run import connect, load_ledger
 
@@ -45,23 +45,23 @@ def duckdb_parquet_ledger(folder: Path) -> Ledger:
     )
 
 
-def store_ledger(url: sa.URL) -> Ledger:
+def store_ledger(address: StoreAddress) -> Ledger:
     """The store's own tables, scored in place by its database (SQLite or PostgreSQL)."""
     backend: Any
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
+    if address.dialect == "sqlite":
+        if not address.database or address.database == ":memory:":
             raise EngineUnavailable("the db engine needs a SQLite file, not an in-memory store")
-        backend = ibis.sqlite.connect(url.database)
-    elif url.get_backend_name() == "postgresql":
+        backend = ibis.sqlite.connect(address.database)
+    elif address.dialect == "postgresql":
         backend = ibis.postgres.connect(
-            host=url.host or "localhost",
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            database=url.database,
+            host=address.host or "localhost",
+            port=address.port or 5432,
+            user=address.user,
+            password=address.password,
+            database=address.database,
         )
     else:
-        raise EngineUnavailable(f"the db engine does not run on {url.get_backend_name()}")
+        raise EngineUnavailable(f"the db engine does not run on {address.dialect}")
     return Ledger(**{name: backend.table(name) for name in LEDGER_TABLES})
 
 

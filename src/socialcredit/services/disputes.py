@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from socialcredit.domain import disputes as rules
 from socialcredit.domain.catalogue import RETRACTION_KIND
 from socialcredit.domain.disputes import Dispute, DisputeRules, Outcome, Status
+from socialcredit.domain.events import EventKind
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role
 from socialcredit.domain.records import RowError
@@ -247,7 +248,7 @@ def _append_retraction(
         },
     }
     try:
-        appended = append_records(connection, [row], at)
+        appended = append_records(connection, [row], at, event=EventKind.DISPUTE_DECIDED)
     except RowError as exc:  # pragma: no cover - the row is built from a stored record
         raise InvalidRequest(f"cannot withdraw record {dispute.record}: {exc}") from None
     if appended != 1:

@@ -14,6 +14,8 @@ import csv
 import io
 import json
 import math
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -26,6 +28,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import Catalogue
+from socialcredit.domain.events import EventKind
 from socialcredit.domain.records import (
     FURNISHER_FIELDS,
     RECORD_FIELDS,
@@ -38,8 +41,9 @@ from socialcredit.domain.records import (
 )
 from socialcredit.policy.loader import shipped_catalogue
 from socialcredit.services.corrections import RecordScreen
+from socialcredit.services.failpoints import failpoint
 from socialcredit.services.reinsertions import guard_reinsertions
-from socialcredit.store import ledger
+from socialcredit.store import ledger, outbox
 
 __all__ = [
     "BATCH_ROWS",
@@ -87,6 +91,9 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 SAMPLE_REJECTS = 5
 """How many rejected rows a summary quotes (line and reason); the reject file has them all."""
+
+SPOOL_BYTES = 16 * 1024 * 1024
+"""Rejected rows of a file held in memory until its transaction commits; more go to disk."""
 
 _FORMATS = {
     ".csv": "csv",
@@ -562,16 +569,20 @@ def _json_safe(value: Any) -> Any:
 
 
 class _Rejects:
-    """The reject file: created at the first bad row (in `folder`, made then, unless a file is
-    chosen); a failed file's lines are taken back. The first few rows are kept for the summary.
-    """
+    """The reject file: created when the first rejected rows are kept (in `folder`, made then,
+    unless a file is chosen). A file's rejected rows wait in a spool until its transaction has
+    committed (`keep`) and are dropped if it fails (`drop`), so the reject file never lists rows
+    of a transaction that did not commit, even when the process dies. The first few rows are
+    kept for the summary."""
 
     def __init__(self, path: Path | None, folder: Path | None = None) -> None:
         self._chosen = path
         self._folder = folder
         self.path: Path | None = None
         self._handle: IO[str] | None = None
-        self._first: list[tuple[int, RejectedRow]] = []  # with the file position before each
+        self._spool: IO[str] | None = None
+        self._first: list[RejectedRow] = []
+        self._pending_first: list[RejectedRow] = []
 
     def _open(self) -> IO[str]:
         if self._handle is None:
@@ -596,26 +607,39 @@ class _Rejects:
         return self._handle
 
     def add(self, source: str, line: int, reason: str, row: Any) -> None:
-        if len(self._first) < SAMPLE_REJECTS:
-            self._first.append((self.mark(), RejectedRow(source, line, reason)))
+        if len(self._first) + len(self._pending_first) < SAMPLE_REJECTS:
+            self._pending_first.append(RejectedRow(source, line, reason))
         entry = {"file": source, "line": line, "reason": reason, "row": _json_safe(row)}
-        self._open().write(json.dumps(entry, ensure_ascii=False) + "\n")
+        if self._spool is None:
+            self._spool = tempfile.SpooledTemporaryFile(SPOOL_BYTES, "w+", encoding="utf-8")  # noqa: SIM115 - closed by keep, drop or close
+        self._spool.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
-    def mark(self) -> int:
-        return 0 if self._handle is None else self._handle.tell()
+    def keep(self) -> None:
+        """The rows rejected since the last keep or drop go to the reject file: their
+        transaction has committed."""
+        if self._spool is not None:
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, self._open())
+            self._handle.flush()  # type: ignore[union-attr]
+            self._spool.close()
+            self._spool = None
+        self._first += self._pending_first
+        self._pending_first = []
 
-    def rollback(self, mark: int) -> None:
-        self._first = [(at, row) for at, row in self._first if at < mark]
-        if self._handle is not None:
-            self._handle.seek(mark)
-            self._handle.truncate()
+    def drop(self) -> None:
+        """Forget the rows rejected since the last keep: their transaction did not commit."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        self._pending_first = []
 
     def first(self) -> list[RejectedRow]:
-        """The first rejected rows still in the file, at most SAMPLE_REJECTS."""
-        return [row for _, row in self._first]
+        """The first rejected rows in the file, at most SAMPLE_REJECTS."""
+        return list(self._first)
 
     def close(self) -> str | None:
         """Close the file; None (and no file left behind) when nothing was rejected."""
+        self.drop()
         if self._handle is None or self.path is None:
             return None
         empty = self._handle.tell() == 0
@@ -695,9 +719,19 @@ def _handlers(kind: str, run: _Run, connection: sa.Connection) -> tuple[Parser, 
     raise ValueError(f"unknown kind of file {kind!r}; expected one of {', '.join(FILE_KINDS)}")
 
 
+def _add_events(connection: sa.Connection, kind: str, taken: list[Any], now: datetime) -> None:
+    """The outbox events of a batch that added something, in its transaction: every subject of
+    its rows (both ends of a relation) is to be rescored. Duplicates among the rows only add a
+    subject whose rescoring changes nothing."""
+    if kind == "records":
+        outbox.add_events(connection, EventKind.RECORD_ACCEPTED, (r.subject for r in taken), now)
+    elif kind == "relations":
+        ends = [end for r in taken for end in (r.subject, r.other)]
+        outbox.add_events(connection, EventKind.RELATION_ACCEPTED, ends, now)
+
+
 def _ingest_source(run: _Run, source: str, kind: str, batches: Iterator[Batch]) -> FileSummary:
     """Validate and append one file's batches in one transaction; roll back if it is unreadable."""
-    mark = run.rejects.mark()
     rows = accepted = duplicates = rejected = 0
     add_reject = run.rejects.add
     try:
@@ -721,15 +755,20 @@ def _ingest_source(run: _Run, source: str, kind: str, batches: Iterator[Batch]) 
                 for i, reason in appended.conflicts:  # re-sent with other content
                     add_reject(source, taken[i][0], reason, taken[i][1])
                 new, conflicts = appended.new, len(appended.conflicts)
+                if new:
+                    _add_events(connection, kind, good, run.now)
                 rows += len(batch)
                 accepted += new
                 duplicates += len(good) - new - conflicts
                 rejected += len(batch) - len(good) + conflicts
                 if run.progress is not None:
                     run.progress(len(batch))
+            failpoint("ingest.before_commit")
     except BaseException:
-        run.rejects.rollback(mark)
+        run.rejects.drop()
         raise
+    run.rejects.keep()
+    failpoint("ingest.after_commit")
     summary = FileSummary(source, kind, rows, accepted, duplicates, rejected)
     run.files.append(summary)
     return summary
@@ -850,15 +889,16 @@ class _MemoryRejects(_Rejects):
     def __init__(self) -> None:
         super().__init__(None)
         self.entries: list[dict[str, Any]] = []
+        self.kept = 0
 
     def add(self, source: str, line: int, reason: str, row: Any) -> None:
         self.entries.append({"line": line, "reason": reason})
 
-    def mark(self) -> int:
-        return len(self.entries)
+    def keep(self) -> None:
+        self.kept = len(self.entries)
 
-    def rollback(self, mark: int) -> None:
-        del self.entries[mark:]
+    def drop(self) -> None:
+        del self.entries[self.kept :]
 
     def close(self) -> str | None:
         return None

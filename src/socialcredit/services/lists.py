@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from socialcredit.domain.events import EventKind
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.lists import (
     LedgerRecord,
@@ -30,7 +31,7 @@ from socialcredit.services.errors import InvalidRequest, NotAllowed, NotFound
 from socialcredit.services.notices import add_notice
 from socialcredit.services.principals import utc_now
 from socialcredit.services.social import public_read
-from socialcredit.store import access, files
+from socialcredit.store import access, files, outbox
 from socialcredit.store import lists as store
 from socialcredit.store.writers import one_writer
 
@@ -469,6 +470,8 @@ def apply_for_repair(
             reason=refusal or "the rules for repair are met; publication of the entry ends now",
             applied_at=now,
         )
+        if outcome.status == "granted":
+            outbox.add_events(connection, EventKind.REPAIR_GRANTED, [subject], now)
         store.add_repair(
             connection,
             {

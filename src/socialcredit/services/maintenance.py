@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import RETRACTION_KIND, Catalogue
+from socialcredit.domain.events import EventKind
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, require_role
 from socialcredit.domain.records import superseded
@@ -37,7 +38,7 @@ from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
 from socialcredit.services.scoring import rescore_subjects
 from socialcredit.services.subjects import SubjectNotFound
-from socialcredit.store import access, files
+from socialcredit.store import access, files, outbox
 from socialcredit.store import purges as store
 from socialcredit.store.purges import PurgeEntry, StoredRecord
 from socialcredit.store.writers import one_writer
@@ -326,6 +327,8 @@ def _purge(
         if batch:
             with _superseded(engine, run), one_writer(engine), engine.begin() as connection:
                 store.purge(connection, run, batch, now)
+                subjects = (e.record.subject for e in batch)
+                outbox.add_events(connection, EventKind.RECORD_PURGED, subjects, now)
             purged.extend(batch)
             advance(len(batch))
             batch.clear()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from socialcredit.domain import reports as rules
 from socialcredit.domain.catalogue import REPORT_FURNISHER_TYPE, Catalogue
+from socialcredit.domain.events import EventKind
 from socialcredit.domain.identifiers import InvalidIdentifier, identify
 from socialcredit.domain.principals import Principal, Role, require_role
 from socialcredit.domain.records import Furnisher, RowError, parse_record, parse_time
@@ -383,7 +384,7 @@ def _write(
     connection: sa.Connection, rows: list[dict[str, Any]], catalogue: Catalogue, now: datetime
 ) -> list[dict[str, Any]]:
     """Append the decision's records (checked beforehand by _check_rows)."""
-    append_records(connection, rows, now, catalogue)
+    append_records(connection, rows, now, catalogue, EventKind.REPORT_UPHELD)
     return [
         {"subject": row["subject"], "kind": row["kind"], "external_id": row["external_id"]}
         for row in rows

@@ -19,14 +19,17 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from socialcredit.domain.catalogue import Catalogue
+from socialcredit.domain.events import RESCORING
 from socialcredit.engines import backends
 from socialcredit.engines.definition import Ledger, score_program
 from socialcredit.engines.explain import explanations
 from socialcredit.engines.run import ProgramResult, run_program, write_details
 from socialcredit.policy.compile import CompiledProgram, compile_program
 from socialcredit.policy.loader import LoadedProgram, shipped_catalogue, shipped_programs
+from socialcredit.services.failpoints import failpoint
+from socialcredit.store import database, outbox, snapshots, tables
 from socialcredit.store import ledger as ledger_store
-from socialcredit.store import snapshots, tables
+from socialcredit.store.writers import one_writer
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def _store_ledger(
 ) -> Ledger:
     """The store's ledger on the chosen engine (Spark's own log too when `verbose`)."""
     if backend == "db":
-        return backends.store_ledger(engine.url)
+        return backends.store_ledger(database.address(engine))
     report("reading the ledger")
     with engine.connect() as connection:
         tables_ = ledger_store.read_ledger(connection)
@@ -113,11 +116,16 @@ def score_all(
     with engine.connect() as connection:
         if not ledger_store.has_records(connection):
             return []
+        position = outbox.ledger_position(connection)  # read before the ledger: a lower bound
+        events = outbox.last_id(connection)
     with ExitStack() as scratch:
         ledger = _store_ledger(engine, backend, scratch, report, verbose)
         results = score_ledger(ledger, as_of, compiled, report)
     report("storing the snapshots")
-    summaries = [store_result(engine, result, backend) for result in results]
+    summaries = [store_result(engine, result, backend, position) for result in results]
+    if {p.id for p in compiled} >= {p.program.id for p in shipped_programs()}:
+        with one_writer(engine), engine.begin() as connection:
+            outbox.acknowledge_through(connection, events, RESCORING)
     if output is not None:
         write_results(results, output)
     return summaries
@@ -304,6 +312,7 @@ def rescore_subjects(
             sa.select(sa.func.count()).select_from(tables.subjects)
         ).scalar_one()
         everyone = len(wanted) > FULL_RUN_SHARE * population
+        position = outbox.ledger_position(connection)
         if not everyone:
             members = set(wanted) | ledger_store.neighbours(connection, wanted)
             ledger_tables = ledger_store.read_ledger_of(connection, members)
@@ -311,7 +320,7 @@ def rescore_subjects(
         return score_all(engine, as_of, compiled, backend=backend)
     ledger = backends.duckdb_ledger(ledger_tables)
     return [
-        store_result(engine, run_program(program, ledger, as_of).only(wanted), backend)
+        store_result(engine, run_program(program, ledger, as_of).only(wanted), backend, position)
         for program in compiled
     ]
 
@@ -344,8 +353,11 @@ def _place_in_last_full_run(
     return frame.with_columns(pl.Series("percentile", percentiles, dtype=pl.Float64))
 
 
-def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunSummary:
-    """Write one program's results as a new snapshot, in one transaction."""
+def store_result(
+    engine: sa.Engine, result: ProgramResult, backend: str, ledger_position: int | None = None
+) -> RunSummary:
+    """Write one program's results as a new snapshot, in one transaction; `ledger_position` is
+    the last ledger id the run is known to reflect."""
     program = result.program
     as_of = datetime(result.as_of.year, result.as_of.month, result.as_of.day)
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -361,11 +373,13 @@ def store_result(engine: sa.Engine, result: ProgramResult, backend: str) -> RunS
         rows = frame.select("subject", "status", "score", "grade", "percentile", "explanation")
         snapshots.keep_policy(connection, program.id, program.version, program.program_text, now)
         run_id = snapshots.start_run(
-            connection, program.id, program.version, as_of, backend, now, frame.height, scope
-        )
+            connection, program.id, program.version, as_of, backend, now, frame.height, scope,
+            ledger_position,
+        )  # fmt: skip
         snapshots.add_scores(
             connection, run_id, program.id, program.version, as_of, rows.iter_rows()
         )
+        failpoint("score.before_snapshot_commit")
     return RunSummary(
         run_id=run_id,
         program=program.id,

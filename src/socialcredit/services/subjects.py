@@ -7,8 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from socialcredit.domain.events import RESCORING
 from socialcredit.domain.identifiers import normalise
-from socialcredit.store import files, tables
+from socialcredit.store import files, outbox, tables
 
 
 class SubjectNotFound(LookupError):
@@ -31,8 +32,10 @@ def list_subjects(engine: sa.Engine, limit: int | None = None) -> list[dict[str,
 
 
 def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any]]:
-    """The newest snapshot of each program for a subject, as `show --json` prints them."""
-    s = tables.scores
+    """The newest snapshot of each program for a subject, as `show --json` prints them: `fresh`
+    is false while an event that touches the subject waits in the outbox, and
+    `ledger_position` is the last ledger id the score reflects."""
+    s, runs = tables.scores, tables.score_runs
     newest = (
         sa.select(sa.func.max(s.c.run_id))
         .where(s.c.subject == subject)
@@ -40,8 +43,12 @@ def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any
         .scalar_subquery()
     )
     rows = connection.execute(
-        sa.select(s).where(s.c.subject == subject, s.c.run_id.in_(newest)).order_by(s.c.program)
+        sa.select(s, runs.c.ledger_position)
+        .join(runs, runs.c.id == s.c.run_id)
+        .where(s.c.subject == subject, s.c.run_id.in_(newest))
+        .order_by(s.c.program)
     ).all()
+    fresh = not outbox.pending_subjects(connection, [subject], RESCORING)
     return [
         {
             "program": row.program,
@@ -51,6 +58,8 @@ def latest_scores(connection: sa.Connection, subject: str) -> list[dict[str, Any
             "score": row.score,
             "grade": row.grade,
             "percentile": row.percentile,
+            "fresh": fresh,
+            "ledger_position": row.ledger_position,
             **json.loads(row.explanation),
         }
         for row in rows

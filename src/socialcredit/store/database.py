@@ -17,6 +17,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from socialcredit.engines.address import StoreAddress
+
 DEFAULT_URL = "sqlite:///socialcredit.db"
 URL_VARIABLE = "SOCIALCREDIT_DB"
 BACKENDS = ("sqlite", "postgresql")
@@ -276,3 +278,16 @@ def open_store(url: str | None, *, create: bool = False, busy: float | None = No
         reach(engine)
     check_ready(engine)
     return engine
+
+
+def address(engine: sa.Engine) -> StoreAddress:
+    """Where the store's database is, for the engine that scores inside it."""
+    url = engine.url
+    return StoreAddress(
+        dialect=url.get_backend_name(),
+        database=url.database,
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+    )

@@ -38,8 +38,10 @@ def start_run(
     now: datetime,
     subjects: int,
     scope: str = "full",
+    ledger_position: int | None = None,
 ) -> int:
-    """Record a scoring run ("full", or "subjects" for a partial one) and return its id."""
+    """Record a scoring run ("full", or "subjects" for a partial one) and return its id;
+    `ledger_position` is the last ledger id it reflects."""
     return int(
         connection.execute(
             tables.score_runs.insert().returning(tables.score_runs.c.id),
@@ -51,6 +53,7 @@ def start_run(
                 "computed_at": now,
                 "subjects": subjects,
                 "scope": scope,
+                "ledger_position": ledger_position,
             },
         ).scalar_one()
     )

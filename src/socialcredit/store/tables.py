@@ -104,6 +104,8 @@ score_runs = sa.Table(
     sa.Column("subjects", sa.Integer, nullable=False),
     # "full": everyone in the program's scope; "subjects": a rescoring of a few after new records
     sa.Column("scope", sa.String(16), nullable=False, server_default="full"),
+    # The last ledger id visible when the run read the ledger: it reflects every record up to it.
+    sa.Column("ledger_position", sa.BigInteger),
 )
 
 # Score snapshots: one row per subject per run, never overwritten.
@@ -450,3 +452,16 @@ maintenance_runs = sa.Table(
     sa.Column("purged", sa.Integer, nullable=False),
     sa.Column("details", sa.Text, nullable=False),  # JSON: the run's report
 )
+
+# Domain events committed with the change that caused them, one row per subject; the worker
+# handles them (rescoring) and deletes them. A subject with a row here has a score not yet fresh.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(32), nullable=False),
+    sa.Column("ledger_position", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+sa.Index("ix_outbox_subject", outbox.c.subject)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from socialcredit.api.bodies import JsonRoute
 from socialcredit.api.deps import Caller, Cursor, Limit, api_of, errors, problem_doc
@@ -27,6 +27,8 @@ CASE_ERRORS = {**errors(404), 409: problem_doc("The case is closed, or one is op
 
 
 class DisputeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     record: int = Field(description="The record's id, as /v1/subjects/{id}/records shows it.")
     reason: str = Field(description="Why the record is wrong.")
     evidence: str | None = Field(None, description="What supports the dispute (a reference).")
@@ -38,15 +40,21 @@ class DisputeIn(BaseModel):
 
 
 class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     evidence: str = Field(description="What shows the record is accurate (a reference).")
     reason: str | None = None
 
 
 class RetractIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str | None = None
 
 
 class DisputeDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     outcome: Literal["upheld", "overturned"] = Field(
         description="upheld: the record stands; overturned: the record is withdrawn."
     )
@@ -99,10 +107,14 @@ class Disputes(BaseModel):
 
 
 class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(description="Why the decision should be looked at again.")
 
 
 class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     outcome: ReviewOutcome
     new_decision: Literal["allow", "deny", "allow_with_conditions"] | None = Field(
         None, description="The decision that replaces the original (overridden only)."

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.api import models
@@ -30,6 +30,8 @@ router = APIRouter(route_class=JsonRoute, prefix="/v1", tags=["principals"])
 
 
 class EnrolmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     subject: str = Field(description="The resident ID or USCC the key will read as.")
     name: str = Field(min_length=1, max_length=200, description="The name the key will carry.")
     hours: int = Field(
@@ -52,6 +54,8 @@ class EnrolmentCreated(BaseModel):
 
 
 class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = Field(
         None, min_length=1, max_length=200, description="Default: the name of the key used."
     )

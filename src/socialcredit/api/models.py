@@ -193,7 +193,7 @@ class SubjectAccessLog(BaseModel):
 class RecordIn(BaseModel):
     """One record of the interchange format (furnisher: filled in from the key when absent)."""
 
-    model_config = ConfigDict(title="Record")
+    model_config = ConfigDict(extra="forbid", title="Record")
 
     subject: str
     furnisher: str | None = None
@@ -234,6 +234,8 @@ class Submissions(BaseModel):
 
 
 class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     relying_party: str = Field(description="The relying party's principal id.")
     purpose: Purpose
     scope: list[Scope] = Field(min_length=1)
@@ -265,6 +267,8 @@ class Consents(BaseModel):
 
 
 class PrincipalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Role
     name: str = Field(min_length=1, max_length=200)
     subject: str | None = None

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from socialcredit.domain import nesting
 from socialcredit.domain.identifiers import identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
+from socialcredit.domain.records import RECORD_FIELDS
 from socialcredit.services.disputes import NO_DISPUTE, record_marks
 from socialcredit.services.errors import InvalidRequest
 from socialcredit.services.ingest import BadLine, ingest_rows, json_type
@@ -146,6 +147,10 @@ def _checked(principal: Principal, row: Row | BadLine) -> Row | BadLine:
     if type(row) is BadLine:
         return row
     assert isinstance(row, dict)
+    unknown = [name for name in row if name not in RECORD_FIELDS]
+    if unknown:
+        fields = ", ".join(RECORD_FIELDS)
+        return BadLine(f"unknown field {unknown[0]!r}; a record has the fields {fields}", row)
     furnisher = row.get("furnisher")
     if isinstance(furnisher, str):
         furnisher = furnisher.strip()

@@ -24,6 +24,7 @@ from socialcredit.services.errors import (
     InvalidRequest,
     NotAllowed,
     NotFound,
+    clipped,
 )
 from socialcredit.services.health import StoreBusy, store_busy
 from socialcredit.services.pages import InvalidCursor
@@ -125,6 +126,12 @@ class Problem(Exception):
         self.extra = extra
 
 
+DETAIL_LIMIT = 1_000
+"""The longest detail a problem document carries (each quote of input in it is shorter)."""
+MAX_ERRORS = 20
+"""The most entries a problem document's `errors` lists."""
+
+
 def problem_response(
     status: int,
     slug: str | None,
@@ -132,13 +139,27 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """A problem document: `slug` names one of TYPES, None means about:blank."""
+    """A problem document: `slug` names one of TYPES, None means about:blank. Whatever input
+    the detail and the extra members quote is cut short, so an answer never grows with the
+    request."""
     if slug is None:
         body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase}
     else:
         body = {"type": type_uri(slug), "title": TYPES[slug][0]}
-    body.update(status=status, detail=detail, **extra)
+    body.update(status=status, detail=clipped(detail, DETAIL_LIMIT), **_bounded(extra))
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _bounded(value: Any) -> Any:
+    """A problem document's member with every text cut to ECHO_LIMIT characters and every
+    list to MAX_ERRORS items."""
+    if isinstance(value, str):
+        return clipped(value)
+    if isinstance(value, list | tuple):
+        return [_bounded(item) for item in value[:MAX_ERRORS]]
+    if isinstance(value, dict):
+        return {clipped(str(key)): _bounded(item) for key, item in value.items()}
+    return value
 
 
 # Service errors, most specific first: (class, status, slug).
@@ -157,15 +178,19 @@ SERVICE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 
 
 def _validation_detail(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The detail and the `errors` entries of a validation failure: at most MAX_ERRORS of
+    them, each quoting no more than ECHO_LIMIT characters of the input."""
     items = []
-    for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()))
+    for error in errors[:MAX_ERRORS]:
+        where = clipped(".".join(str(p) for p in error.get("loc", ())))
         message = str(error.get("msg", "invalid"))
         reason = (error.get("ctx") or {}).get("error")
         if error.get("type") == "json_invalid" and reason:
             message = f"{message}: {reason}"
-        items.append({"where": where, "message": message})
+        items.append({"where": where, "message": clipped(message)})
     detail = "; ".join(f"{i['where']}: {i['message']}" for i in items) or "invalid request"
+    if len(errors) > MAX_ERRORS:
+        detail += f"; and {len(errors) - MAX_ERRORS:,} more"
     return detail, items
 
 

@@ -17,7 +17,7 @@ from socialcredit.domain.identifiers import identify
 from socialcredit.domain.principals import NotAllowed, Principal, Role, kind_refusal, require_role
 from socialcredit.domain.records import RECORD_FIELDS
 from socialcredit.services.disputes import NO_DISPUTE, record_marks
-from socialcredit.services.errors import InvalidRequest
+from socialcredit.services.errors import InvalidRequest, clipped
 from socialcredit.services.ingest import BadLine, ingest_rows, json_type
 from socialcredit.services.pages import PageRequest, int_cursor, next_cursor
 from socialcredit.services.principals import utc_now
@@ -136,7 +136,7 @@ class Submission:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "rows": self.accepted + self.duplicates + self.rejected,
-            "rejects": self.rejects,
+            "rejects": [{**r, "reason": clipped(str(r["reason"]))} for r in self.rejects],
             "rescored": {"subjects": self.rescored_subjects, "programs": self.programs},
         }
 

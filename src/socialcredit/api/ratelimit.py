@@ -1,30 +1,47 @@
-"""Rate limits per principal: a token bucket in memory, refilled continuously."""
+"""Rate limits per principal: a token bucket in memory, refilled continuously, for at most so
+many keys at once."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+
+MAX_KEYS = 100_000
+"""Buckets a limiter holds at most: past that, the least recently used one is dropped."""
 
 
 class TokenBucket:
     """Each key may make `burst` calls at once and `rate` calls a second after that.
 
     A rate of 0 turns limiting off. The state lives in this process: with several server
-    processes, each has its own buckets.
+    processes, each has its own buckets. At most `max_keys` buckets are kept, the least
+    recently used dropped first, so callers that never come back (every address on the
+    internet, say) cannot grow the map without end; a bucket unused for `burst / rate`
+    seconds is full again anyway, so dropping it changes nothing.
     """
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
     ) -> None:
-        if rate < 0 or burst < 1:
-            raise ValueError("the rate must be >= 0 and the burst >= 1")
+        if rate < 0 or burst < 1 or max_keys < 1:
+            raise ValueError("the rate must be >= 0, the burst >= 1 and max_keys >= 1")
         self.rate = rate
         self.burst = burst
+        self.max_keys = max_keys
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many keys have a bucket now."""
+        return len(self._buckets)
 
     @property
     def enabled(self) -> bool:
@@ -40,10 +57,18 @@ class TokenBucket:
             tokens, last = self._buckets.get(key, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - last) * self.rate)
             if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
+                self._keep(key, tokens - 1.0, now)
                 return 0.0
-            self._buckets[key] = (tokens, now)
+            self._keep(key, tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def _keep(self, key: str, tokens: float, now: float) -> None:
+        """Store `key`'s bucket as the most recently used; drop the least recently used
+        past max_keys. Call with the lock held."""
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
 
     def wait(self, key: str) -> float:
         """Seconds until `key` may spend a token (0.0: now), spending nothing."""

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from factories import new_store, record_row, registry_row, relation_row, resident_id, uscc
 from service_world import A, C, World, day, utc_now, world
 from socialcredit.cli import app
+from socialcredit.domain.identifiers import masked
 from socialcredit.domain.lists import (
     LedgerRecord,
     ListEntry,
@@ -420,7 +421,7 @@ def test_public_search_by_id_and_name_shows_only_public_fields(tmp_path: Path) -
         assert item["name"] == "Zhang Minghui" and item["cases"] == ["case:(2026)Lu1Zhi9"]
         assert set(item) == {"subject", "name", "list", "since", "until", "cases"}
         by_name = w.client.get("/v1/public/lists/judgment_defaulters", params={"q": "minghui"})
-        assert [i["subject"] for i in by_name.json()["items"]] == [A]
+        assert [i["subject"] for i in by_name.json()["items"]] == [masked(A)]
         nobody = w.client.get("/v1/public/lists/judgment_defaulters", params={"q": "Li Lei"})
         assert nobody.json()["items"] == []
         hidden = w.client.get("/v1/public/lists/drunk_driving_convictions", params={"q": A})

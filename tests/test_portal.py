@@ -26,6 +26,7 @@ import uvicorn
 from factories import new_store, record_row, registry_row
 from service_world import A, B, World, day, utc_now, world
 from socialcredit.api import ApiSettings, create_app
+from socialcredit.domain.identifiers import masked
 from socialcredit.services.ingest import ingest_rows
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -642,6 +643,8 @@ def test_public_searches_a_list_and_sees_the_leaderboard(page: Any, portal: Port
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text(A_NAME)
     expect(results.first).to_contain_text(CASE)
+    expect(results.first).to_contain_text(masked(A))  # the birth date hidden, as the court does
+    expect(results.first).not_to_contain_text(A)
     settled(page, "leaderboard")
     shot(page, "public")
 

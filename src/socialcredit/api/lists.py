@@ -305,8 +305,9 @@ def search_public_list(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """Search a public list by id or name, without a key, as the court's public site allows:
-    only the public fields (who, which list, since, until, case numbers). Each subject shown
-    sees the read in its access log."""
+    only the public fields (who, which list, since, until, case numbers). A person's resident
+    ID shows with its birth date hidden (110105********002X). Each subject shown sees the read
+    in its access log."""
     try:
         items = list_service.search_public(api_of(request).engine, name, q, limit=limit)
     except NotFound as exc:

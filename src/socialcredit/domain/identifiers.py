@@ -143,6 +143,19 @@ def _identify(value: str) -> tuple[str, str]:
     raise InvalidIdentifier(f"{value!r} is neither a resident ID nor a USCC")
 
 
+def masked(value: str) -> str:
+    """An identifier as a public list shows it: a person's resident ID with its birth date
+    hidden, as the Supreme People's Court's list shows it (110105********002X); any other
+    person's id with all but its first and last two characters hidden; an organisation's code
+    whole, as it is public anyway."""
+    canonical, kind = identify(value)
+    if kind != PERSON:
+        return canonical
+    if len(canonical) == 18:
+        return canonical[:6] + "*" * 8 + canonical[14:]
+    return canonical[:2] + "*" * max(len(canonical) - 4, 0) + canonical[-2:]
+
+
 def subject_kind(value: str) -> str:
     """The kind of subject an identifier names (raises InvalidIdentifier)."""
     return identify(value)[1]

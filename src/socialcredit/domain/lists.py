@@ -106,6 +106,8 @@ class ListDefinition:
     extension: Extension | None = None
     obligation: list[str] = field(default_factory=list)
     source: str = ""
+    full_ids: bool = False
+    """A public list shows persons' resident IDs whole; by default their birth date is hidden."""
 
     def __post_init__(self) -> None:
         if (self.records is None) == (self.score is None):

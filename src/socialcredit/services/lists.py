@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from socialcredit.domain.events import EventKind
-from socialcredit.domain.identifiers import InvalidIdentifier, identify
+from socialcredit.domain.identifiers import InvalidIdentifier, identify, masked
 from socialcredit.domain.lists import (
     LedgerRecord,
     ListDefinition,
@@ -234,10 +234,11 @@ def entry_json(entry: ListEntry, name: str | None = None) -> dict[str, Any]:
     }
 
 
-def public_entry_json(entry: ListEntry, name: str | None) -> dict[str, Any]:
-    """Only what a public list shows: who, which list, since, until, the case numbers."""
+def public_entry_json(entry: ListEntry, name: str | None, full_ids: bool = False) -> dict[str, Any]:
+    """Only what a public list shows: who (a resident ID with its birth date hidden, unless
+    the list's policy shows `full_ids`), which list, since, until, the case numbers."""
     return {
-        "subject": entry.subject,
+        "subject": entry.subject if full_ids else masked(entry.subject),
         "name": name,
         "list": entry.list,
         "since": entry.since.date().isoformat(),
@@ -280,7 +281,7 @@ def search_public(
                 return []
         entries = population_entries(connection, [definition], now, subjects)[:limit]
         shown = store.names(connection, [e.subject for e in entries])
-    items = [public_entry_json(e, shown.get(e.subject)) for e in entries]
+    items = [public_entry_json(e, shown.get(e.subject), definition.full_ids) for e in entries]
     reads = [
         public_read(e.subject, at=now, what="list", endpoint=endpoint, returned=_shown(e))
         for e in entries

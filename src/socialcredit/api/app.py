@@ -50,6 +50,7 @@ from socialcredit.api.deps import (
     problem_doc,
     utc,
 )
+from socialcredit.api.headers import SecurityHeaders
 from socialcredit.api.keys import principal_out as _principal_out
 from socialcredit.api.metrics import Metrics, RequestMetrics
 from socialcredit.api.problems import Problem
@@ -498,6 +499,9 @@ def create_app(
             "Errors are RFC 9457 problem documents (application/problem+json)."
         ),
         lifespan=lifespan,
+        # No documentation pages: FastAPI's load their scripts from a CDN. /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = Api(
         engine=engine,
@@ -520,6 +524,7 @@ def create_app(
     app.include_router(tips_api.router)
     app.include_router(maintenance.router)
     install_portal(app)  # the portal, after every API route
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=app.state.api.metrics)
 
     def openapi() -> dict[str, Any]:

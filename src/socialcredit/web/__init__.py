@@ -3,7 +3,7 @@ outside) that call the HTTP API with the signed-in key. The server decides every
 the pages only show what the API answers.
 
 Served at `/` (the page) and `/web/...` (its files), registered after the API's routes so that
-`/v1`, `/docs`, `/openapi.json` and the operations endpoints answer as before.
+`/v1`, `/openapi.json` and the operations endpoints answer as before.
 """
 
 from __future__ import annotations

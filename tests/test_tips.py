@@ -393,9 +393,15 @@ def test_tips_over_the_api_come_true_and_only_the_subject_sees_them(
         evidence="(2026) Zhi 9",
     )
     assert w.post_records("court", [performed]).json()["accepted"] == 1
-    assert _scores(w) == {"sesame": perform["score"], "rongcheng": now["rongcheng"]}
+    # every program moves exactly as its tip to perform the judgment said, or not at all
+    said = {
+        p: next((t for t in e["tips"] if t["kind"] == "court.judgment_unfulfilled"), None)
+        for p, e in entries.items()
+    }
+    assert _scores(w) == {p: now[p] if t is None else t["score"] for p, t in said.items()}
+    assert said["sesame"] == perform and said["rongcheng"] is None
 
-    # then the arrears are cleared: both programs as their tips said
+    # then the arrears are cleared: every program as its tip said
     entries = {e["program"]: e for e in _tips(w).json()["programs"]}
     clear = {
         p: next(t for t in e["tips"] if t["kind"] == "loan.arrears_cycle")

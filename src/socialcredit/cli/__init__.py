@@ -336,7 +336,8 @@ def score(
     for s in summaries:
         console.print(
             f"{s.program} ({s.policy_version}) as of {s.as_of}: {s.scored:,} of "
-            f"{plural(s.subjects, 'subject')} scored, run {s.run_id}"
+            f"{plural(s.subjects, 'subject')} scored, run {s.run_id}",
+            soft_wrap=True,  # one line each, also when piped
         )
     if output is not None:
         console.print(f"scores also written to {output}")

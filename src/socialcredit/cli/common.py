@@ -15,10 +15,8 @@ from sqlalchemy import Engine
 from socialcredit.store import database
 from socialcredit.store.database import StoreBusy, StoreError, StoreNotReady
 
-# Messages are not broken at the console's width: piped into a file or another program they
-# stay one line each (tables and panels still fit the width).
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+console = Console()
+errors = Console(stderr=True)
 
 Db = Annotated[
     str | None,

@@ -117,3 +117,17 @@ def test_every_json_body_is_refused_past_the_limit(served: World, depth: int) ->
 def test_attributes_at_the_limit_are_taken(served: World) -> None:
     answer = post_records(served, record("at-the-limit", objects(31)), "application/json")
     assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text[:300]
+
+
+def test_a_deep_line_in_an_ndjson_file_is_a_rejected_row(tmp_path) -> None:
+    """The command line's file ingest reads NDJSON with the same limit as the API."""
+    from socialcredit.services.ingest import ingest_files
+
+    engine = factories.new_store(tmp_path)
+    furnishers = factories.write_rows(tmp_path / "furnishers.csv", factories.furnisher_rows())
+    good = json.dumps(factories.record_row(external_id="fine"))
+    records = tmp_path / "records.ndjson"
+    records.write_text("[" * 100_000 + "\n" + good + "\n")
+    summary = ingest_files(engine, [furnishers, records], rejects=tmp_path / "rejects.ndjson")
+    assert summary.rejected == 1 and summary.files[-1].accepted == 1
+    engine.dispose()

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from socialcredit.domain import nesting
 from socialcredit.domain.catalogue import Catalogue
 from socialcredit.domain.events import EventKind
 from socialcredit.domain.records import (
@@ -307,7 +308,7 @@ def _csv_batches(path: Path, size: int) -> Iterator[Batch]:
 
 def _ndjson_row(raw: bytes) -> Row | BadLine:
     try:
-        value = json.loads(raw)
+        value = nesting.loads(raw)  # a line nested past the limit is a bad line, not a crash
     except ValueError as exc:
         text = raw.decode("utf-8", errors="replace").strip()
         reason = getattr(exc, "msg", None) or str(exc)

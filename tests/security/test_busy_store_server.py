@@ -8,12 +8,7 @@ write transaction held open on the same file."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,48 +19,18 @@ from typing import Any
 
 import httpx
 
+import servers
 from factories import new_store
 from service_world import A, utc_now, world
 from socialcredit.domain.principals import Principal, Role
 from socialcredit.services.consents import grant_consent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(store: str, log: Path) -> Iterator[str]:
     """`socialcredit serve` in its own process (no maintenance run); yields its URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "socialcredit", "serve", "--port", str(port), "--db", store]
-    command += ["--rate-limit", "0", "--maintain-every", "0"]
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ}
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the server did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with servers.serving(store, log, "--rate-limit", "0", "--maintain-every", "0") as base:
+        yield base
 
 
 def timed(method: str, url: str, **options: Any) -> tuple[float, int | str, httpx.Headers]:

@@ -6,12 +6,6 @@ proxies to trust. Checked on a real server process on a loopback port."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +14,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+import servers
 from socialcredit.cli import app
 
 runner = CliRunner()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -41,36 +30,8 @@ def store(tmp_path: Path) -> str:
 @contextmanager
 def serving(store: str, log: Path, *options: str) -> Iterator[str]:
     """`socialcredit serve` in its own process with `options`; yields its base URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "socialcredit", "serve", "--port", str(port)]
-    command += ["--maintain-every", "0", *options, "--db", store]
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the server did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with servers.serving(store, log, "--maintain-every", "0", *options) as base:
+        yield base
 
 
 def forwarded(n: int) -> dict[str, str]:
